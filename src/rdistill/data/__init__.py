@@ -1,0 +1,1 @@
+"""Data sources: public benchmarks and other problem sets, converted to `Problem` records."""
