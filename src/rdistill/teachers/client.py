@@ -8,7 +8,7 @@ import asyncio
 import logging
 import threading
 import time
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Sequence, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
@@ -21,6 +21,7 @@ from rdistill.teachers.ratelimit import TokenBucket
 log = logging.getLogger(__name__)
 
 ResultCallback = Callable[[int, Completion | BaseException], Awaitable[None] | None]
+T = TypeVar("T")
 
 
 class _Wait:
@@ -75,12 +76,9 @@ class TeacherClient:
             return self._loop_state[id(loop)]
 
     async def acomplete(self, request: Request) -> Completion:
-        key = request.cache_key(self.backend.provider, self.backend.model)
-        if self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                self.ledger.record_cache_hit(self.name)
-                return hit
+        hit = self._cached(request)
+        if hit is not None:
+            return hit
         semaphore, rpm, tpm = self._state()
         reservation = self.ledger.reserve(self.name, worst_case_cost(self.price, request.prompt_chars(),
                                                                      request.params.max_tokens))
@@ -90,19 +88,31 @@ class TeacherClient:
                     await rpm.acquire(1)
                 if tpm:
                     await tpm.acquire(request.prompt_chars() / 4 + request.params.max_tokens)
-                completion = await self._call_with_retries(request)
+                completion = await self._call_with_retries(lambda: self.backend.complete(request))
         finally:
             self.ledger.release(reservation)
+        self._account(request, completion)
+        return completion
+
+    def _cached(self, request: Request) -> Completion | None:
+        if self.cache is None:
+            return None
+        hit = self.cache.get(request.cache_key(self.backend.provider, self.backend.model))
+        if hit is not None:
+            self.ledger.record_cache_hit(self.name)
+        return hit
+
+    def _account(self, request: Request, completion: Completion) -> None:
         completion.cost_usd = self.price.cost(completion.prompt_tokens, completion.completion_tokens) if self.price else 0.0
         self.ledger.record_call(self.name, prompt_tokens=completion.prompt_tokens,
                                 completion_tokens=completion.completion_tokens, cost_usd=completion.cost_usd,
                                 seconds=completion.seconds, priced=self.price is not None or self.backend.local)
         if self.cache is not None:
             # Cached as soon as it arrives: a paid answer is never lost, even if the run dies right after.
+            key = request.cache_key(self.backend.provider, self.backend.model)
             self.cache.put(key, self.backend.provider, self.backend.model, completion)
-        return completion
 
-    async def _call_with_retries(self, request: Request) -> Completion:
+    async def _call_with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
         def before_sleep(state):
             self.ledger.record_retry(self.name)
             log.info("retrying %s after %s (attempt %d)", self.name, state.outcome.exception(), state.attempt_number)
@@ -115,9 +125,10 @@ class TeacherClient:
             async for attempt in retrying:
                 with attempt:
                     start = time.perf_counter()
-                    completion = await asyncio.wait_for(self.backend.complete(request), timeout=self.timeout_s)
-                    completion.seconds = completion.seconds or (time.perf_counter() - start)
-                    return completion
+                    result = await asyncio.wait_for(call(), timeout=self.timeout_s)
+                    for completion in result if isinstance(result, list) else [result]:
+                        completion.seconds = completion.seconds or (time.perf_counter() - start)
+                    return result
         except (TransientError, asyncio.TimeoutError) as e:
             self.ledger.record_failure(self.name)
             kind = "timed out" if isinstance(e, asyncio.TimeoutError) else str(e)
@@ -128,7 +139,10 @@ class TeacherClient:
                         ) -> list[Completion | BaseException]:
         """Run all requests concurrently (bounded). Each result — a Completion or the exception — is handed to
         `on_result(index, result)` as soon as it is ready, so callers can write it out at once. Once the budget
-        is reached, the remaining requests are not sent."""
+        is reached, the remaining requests are not sent. A backend with `complete_batch` gets the uncached
+        requests in batches of its `batch_size` instead of one call each."""
+        if hasattr(self.backend, "complete_batch"):
+            return await self._agenerate_batched(requests, on_result)
         results: list[Completion | BaseException] = [None] * len(requests)  # type: ignore[list-item]
         stop = asyncio.Event()
 
@@ -149,6 +163,67 @@ class TeacherClient:
                     await maybe
 
         await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+        return results
+
+    async def _agenerate_batched(self, requests: Sequence[Request], on_result: ResultCallback | None,
+                                 ) -> list[Completion | BaseException]:
+        """`agenerate` for batching backends: cache lookups, budget reservations and ledger entries stay per
+        request; only the backend call is shared by up to batch_size requests."""
+        results: list[Completion | BaseException] = [None] * len(requests)  # type: ignore[list-item]
+        stop = asyncio.Event()
+
+        async def deliver(i: int, result: Completion | BaseException) -> None:
+            results[i] = result
+            if on_result is not None:
+                maybe = on_result(i, result)
+                if asyncio.iscoroutine(maybe):
+                    await maybe
+
+        async def run_batch(indices: list[int]) -> None:
+            semaphore, rpm, tpm = self._state()
+            async with semaphore:
+                sendable, reservations = [], []
+                for i in indices:
+                    try:
+                        if stop.is_set():
+                            raise BudgetExceeded("not sent: the budget was reached earlier in this run")
+                        reservations.append(self.ledger.reserve(self.name, worst_case_cost(
+                            self.price, requests[i].prompt_chars(), requests[i].params.max_tokens)))
+                        sendable.append(i)
+                    except BudgetExceeded as e:
+                        stop.set()
+                        await deliver(i, e)
+                if not sendable:
+                    return
+                batch = [requests[i] for i in sendable]
+                try:
+                    if rpm:
+                        await rpm.acquire(1)
+                    if tpm:
+                        await tpm.acquire(sum(r.prompt_chars() / 4 + r.params.max_tokens for r in batch))
+                    completions = await self._call_with_retries(lambda: self.backend.complete_batch(batch))
+                    if len(completions) != len(batch):
+                        raise TeacherError(f"{self.name}: asked for {len(batch)} completions, got {len(completions)}")
+                except Exception as e:  # noqa: BLE001 - handed to the caller per request
+                    for i in sendable:
+                        await deliver(i, e)
+                    return
+                finally:
+                    for reservation in reservations:
+                        self.ledger.release(reservation)
+            for i, completion in zip(sendable, completions):
+                self._account(requests[i], completion)
+                await deliver(i, completion)
+
+        uncached = []
+        for i, request in enumerate(requests):
+            hit = self._cached(request)
+            if hit is None:
+                uncached.append(i)
+            else:
+                await deliver(i, hit)
+        size = max(1, getattr(self.backend, "batch_size", 1))
+        await asyncio.gather(*(run_batch(uncached[k:k + size]) for k in range(0, len(uncached), size)))
         return results
 
     def generate(self, requests: Sequence[Request], on_result: ResultCallback | None = None,
