@@ -65,13 +65,7 @@ class Problem(_Record):
     @model_validator(mode="before")
     @classmethod
     def _coerce(cls, data: Any):
-        if isinstance(data, dict):
-            data = dict(data)
-            if "answer" in data and isinstance(data["answer"], (int, float, bool)):
-                data["answer"] = _scalar_to_str(data["answer"])
-            if not data.get("id") and data.get("question"):
-                data["id"] = stable_id(str(data["question"]))
-        return data
+        return _coerce_answer_and_id(data, "id")
 
     @model_validator(mode="after")
     def _infer(self):
@@ -111,13 +105,7 @@ class Trace(_Record):
     @model_validator(mode="before")
     @classmethod
     def _coerce(cls, data: Any):
-        if isinstance(data, dict):
-            data = dict(data)
-            if "answer" in data and isinstance(data["answer"], (int, float, bool)):
-                data["answer"] = _scalar_to_str(data["answer"])
-            if not data.get("problem_id") and data.get("question"):
-                data["problem_id"] = stable_id(str(data["question"]))
-        return data
+        return _coerce_answer_and_id(data, "problem_id")
 
     @model_validator(mode="after")
     def _infer(self):
@@ -151,6 +139,17 @@ class EvalResult(_Record):
     def _infer(self):
         _fill_answer_type(self)
         return self
+
+
+def _coerce_answer_and_id(data: Any, id_field: str) -> Any:
+    """Accept numeric/boolean gold answers as written by other tools, and derive a missing id from the question."""
+    if isinstance(data, dict):
+        data = dict(data)
+        if "answer" in data and isinstance(data["answer"], (int, float, bool)):
+            data["answer"] = _scalar_to_str(data["answer"])
+        if not data.get(id_field) and data.get("question"):
+            data[id_field] = stable_id(str(data["question"]))
+    return data
 
 
 def _scalar_to_str(v: Any) -> str:

@@ -6,17 +6,16 @@ The Messages API has no seed and no logprobs: `sample_index` still gives each sa
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 
 from rdistill.errors import RdistillError
 from rdistill.teachers.base import Completion, Request, TransientError
+from rdistill.teachers.http_base import SDKBackend, retry_after_seconds
 
 
-class AnthropicBackend:
+class AnthropicBackend(SDKBackend):
     provider = "anthropic"
-    local = False
     default_concurrency = 8
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
@@ -25,25 +24,18 @@ class AnthropicBackend:
             import anthropic  # noqa: F401
         except ImportError:
             raise RdistillError("the anthropic backend needs the anthropic SDK: pip install 'rdistill[anthropic]'") from None
+        super().__init__()
         self.model = model
         self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL")
         self._api_key = api_key or os.environ.get(api_key_env)
         if not self._api_key:
             raise RdistillError(f"anthropic:{model} needs an API key: set {api_key_env}")
         self._timeout = timeout_s
-        self._clients: dict[int, object] = {}
 
-    def __repr__(self) -> str:  # never show the key
-        return f"AnthropicBackend(model={self.model!r}, base_url={self.base_url!r})"
-
-    def _client(self):
+    def _make_client(self):
         import anthropic
 
-        loop_id = id(asyncio.get_running_loop())
-        if loop_id not in self._clients:
-            self._clients[loop_id] = anthropic.AsyncAnthropic(api_key=self._api_key, base_url=self.base_url,
-                                                              max_retries=0, timeout=self._timeout)
-        return self._clients[loop_id]
+        return anthropic.AsyncAnthropic(api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self._timeout)
 
     async def complete(self, request: Request) -> Completion:
         import anthropic
@@ -62,7 +54,7 @@ class AnthropicBackend:
         try:
             resp = await self._client().messages.create(**kwargs)
         except anthropic.RateLimitError as e:
-            raise TransientError("rate limited (429)", status=429, retry_after=_retry_after(e)) from e
+            raise TransientError("rate limited (429)", status=429, retry_after=retry_after_seconds(e)) from e
         except anthropic.InternalServerError as e:
             raise TransientError(f"server error ({e.status_code})", status=e.status_code) from e
         except anthropic.APITimeoutError as e:
@@ -77,18 +69,4 @@ class AnthropicBackend:
         return Completion(text=text, prompt_tokens=resp.usage.input_tokens, completion_tokens=resp.usage.output_tokens,
                           finish_reason=resp.stop_reason, seconds=time.perf_counter() - start)
 
-    async def aclose(self) -> None:
-        clients, self._clients = self._clients, {}
-        for c in clients.values():
-            try:
-                await c.close()
-            except RuntimeError:
-                pass
 
-
-def _retry_after(e) -> float | None:
-    try:
-        value = e.response.headers.get("retry-after")
-        return float(value) if value is not None else None
-    except (AttributeError, ValueError):
-        return None

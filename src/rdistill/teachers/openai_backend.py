@@ -7,17 +7,16 @@ every retry and the backoff is the same for every backend.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 
 from rdistill.errors import RdistillError
 from rdistill.teachers.base import Completion, Request, TokenLogprob, TransientError
+from rdistill.teachers.http_base import SDKBackend, retry_after_seconds
 
 
-class OpenAIBackend:
+class OpenAIBackend(SDKBackend):
     provider = "openai"
-    local = False
     default_concurrency = 16
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
@@ -26,6 +25,7 @@ class OpenAIBackend:
             import openai  # noqa: F401
         except ImportError:
             raise RdistillError("the openai backend needs the openai SDK: pip install 'rdistill[openai]'") from None
+        super().__init__()
         self.model = model
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         # A local OpenAI-compatible server needs no key; the SDK insists on one, so give it a dummy.
@@ -34,19 +34,11 @@ class OpenAIBackend:
             raise RdistillError(f"openai:{model} needs an API key: set {api_key_env} (or use openai:{model}@BASE_URL "
                                 "for a local OpenAI-compatible server)")
         self._timeout = timeout_s
-        self._clients: dict[int, object] = {}
 
-    def __repr__(self) -> str:  # never show the key
-        return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r})"
-
-    def _client(self):
+    def _make_client(self):
         import openai
 
-        loop_id = id(asyncio.get_running_loop())
-        if loop_id not in self._clients:
-            self._clients[loop_id] = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url,
-                                                        max_retries=0, timeout=self._timeout)
-        return self._clients[loop_id]
+        return openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self._timeout)
 
     async def complete(self, request: Request) -> Completion:
         import openai
@@ -65,7 +57,7 @@ class OpenAIBackend:
         try:
             resp = await self._client().chat.completions.create(**kwargs)
         except openai.RateLimitError as e:
-            raise TransientError(f"rate limited (429): {e.message}", status=429, retry_after=_retry_after(e)) from e
+            raise TransientError(f"rate limited (429): {e.message}", status=429, retry_after=retry_after_seconds(e)) from e
         except openai.InternalServerError as e:
             raise TransientError(f"server error ({e.status_code})", status=e.status_code) from e
         except openai.APITimeoutError as e:
@@ -89,22 +81,6 @@ class OpenAIBackend:
             logprobs=_logprobs(choice),
             seconds=seconds,
         )
-
-    async def aclose(self) -> None:
-        clients, self._clients = self._clients, {}
-        for c in clients.values():
-            try:
-                await c.close()
-            except RuntimeError:  # a client of a loop that is already closed
-                pass
-
-
-def _retry_after(e) -> float | None:
-    try:
-        value = e.response.headers.get("retry-after")
-        return float(value) if value is not None else None
-    except (AttributeError, ValueError):
-        return None
 
 
 def _logprobs(choice) -> list[TokenLogprob] | None:

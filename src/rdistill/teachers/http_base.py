@@ -1,0 +1,45 @@
+"""What the SDK-backed HTTP backends (OpenAI, Anthropic) share: one SDK client per event loop (an async HTTP
+client cannot outlive the loop it was made in), Retry-After parsing, closing, and a repr that hides the key."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+
+class SDKBackend:
+    local = False
+    model: str
+    base_url: str | None
+
+    def __init__(self) -> None:
+        self._clients: dict[int, Any] = {}
+
+    def _make_client(self) -> Any:  # pragma: no cover - each backend defines it
+        raise NotImplementedError
+
+    def _client(self) -> Any:
+        loop_id = id(asyncio.get_running_loop())
+        if loop_id not in self._clients:
+            self._clients[loop_id] = self._make_client()
+        return self._clients[loop_id]
+
+    def __repr__(self) -> str:  # never show the key
+        return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            try:
+                await client.close()
+            except RuntimeError:  # a client of a loop that is already closed
+                pass
+
+
+def retry_after_seconds(error: Any) -> float | None:
+    """The Retry-After header of an SDK status error, in seconds, when the server sent one."""
+    try:
+        value = error.response.headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (AttributeError, ValueError):
+        return None
