@@ -125,6 +125,387 @@ def ask(
               markup=False, soft_wrap=True)
 
 
+@app.command("generate")
+def generate(
+    problems: Path = typer.Argument(..., help="Problems JSONL (from `rdistill data synth` / `data load`, or your own)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Trace JSONL, appended to; what it already holds is skipped."),
+    teacher: str = typer.Option(..., "--teacher", "-t", help="Teacher model string, e.g. offline:qwen2.5-coder-1.5b-instruct or openai:MODEL@http://host:8000/v1 (vLLM)."),
+    strategy: str = typer.Option("cot", "--strategy", "-s", help="cot, rationalize, orca, domain:math|code|legal|medical, contrastive."),
+    samples: Optional[int] = typer.Option(None, min=1, help="Samples per problem (default 1; orca: one per style; contrastive: 4 candidates)."),
+    temperature: Optional[float] = typer.Option(None, min=0.0, help="Default 0 for one sample, 0.7 for several."),
+    top_p: float = typer.Option(1.0, min=0.0, max=1.0),
+    max_tokens: int = typer.Option(512, min=1),
+    seed: Optional[int] = typer.Option(0, help="Sample k uses seed+k: samples differ, reruns repeat."),
+    adaptive: bool = typer.Option(False, "--adaptive", help="Sample each problem until its answers agree (see --vote-threshold) or --max-samples."),
+    vote_threshold: float = typer.Option(0.7, min=0.0, max=1.0, help="Adaptive: stop when the top answer has this vote share (with 2+ agreeing samples)."),
+    max_samples: int = typer.Option(8, min=1, help="Adaptive: the most samples per problem."),
+    adaptive_gold: bool = typer.Option(False, "--adaptive-gold", help="Adaptive: one sample matching the gold answer is enough."),
+    templates: Optional[Path] = typer.Option(None, help="YAML prompt templates merged over the shipped ones."),
+    shard: Optional[str] = typer.Option(None, help="I/N: take only shard I (0-based) of N, by a stable hash of problem id."),
+    mine_from: Optional[Path] = typer.Option(None, help="Contrastive: take candidates from this trace file instead of sampling."),
+    rewrite_attempts: int = typer.Option(2, min=0, help="Contrastive: teacher rewrites tried per problem for a wrong-step negative."),
+    limit: Optional[int] = typer.Option(None, min=1, help="Use only the first N problems."),
+    budget_usd: Optional[float] = typer.Option(None, min=0.0, help="Stop before spending more than this; exit code 3 when reached."),
+    concurrency: Optional[int] = typer.Option(None, min=1, help="Teacher calls in flight (default: the backend's)."),
+    cache: Optional[Path] = typer.Option(None, help="Response cache file (default: $RDISTILL_CACHE/responses.sqlite)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Call the teacher even for requests answered before."),
+    ledger: Optional[Path] = typer.Option(None, help="Write the call/token/cost ledger as JSON here."),
+    prices: Optional[Path] = typer.Option(None, help="Price table (JSON/YAML) for API teachers."),
+    show_progress: bool = typer.Option(True, "--progress/--no-progress", help="Draw a progress bar."),
+):
+    """Ask a teacher to reason through problems and append its traces to OUTPUT (resumable; rerun to continue).
+
+    Exit codes: 0 done, 1 some samples failed (rerun to retry them), 2 bad input, 3 the budget was reached.
+    """
+    import itertools
+
+    from rdistill.generate import GenerationOptions, Shard, generate_traces
+    from rdistill.generate.runner import prepare_strategy
+    from rdistill.jsonl import read_records
+    from rdistill.records import Problem
+    from rdistill.teachers import make_teacher
+
+    options = GenerationOptions(
+        samples=samples, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, adaptive=adaptive,
+        vote_threshold=vote_threshold, max_samples=max_samples, adaptive_gold=adaptive_gold, templates=templates,
+        shard=Shard.parse(shard) if shard else None, mine_from=mine_from, rewrite_attempts=rewrite_attempts)
+    prepared = prepare_strategy(strategy, options)  # bad templates or options fail here, before a model loads
+    problem_list = list(itertools.islice(read_records(problems, Problem), limit))
+    client = make_teacher(teacher, cache=False if no_cache else (cache or True), budget_usd=budget_usd,
+                          concurrency=concurrency, prices=prices)
+    with _generation_progress(show_progress) as on_progress:
+        summary = generate_traces(problem_list, client, prepared, options, output, progress=on_progress)
+    if ledger:
+        client.ledger.save(ledger)
+    _print_generation_summary(summary)
+    if summary.budget_exceeded:
+        err.print(f"stopped: {summary.budget_exceeded}", markup=False, soft_wrap=True)
+        err.print(f"{summary.traces_written} traces answered before the stop are in {output}; rerun with a higher "
+                  "--budget-usd to continue where it stopped.", markup=False, soft_wrap=True)
+        sys.exit(3)
+    if summary.failures:
+        err.print(f"{summary.failures} samples failed ({summary.first_error}); rerun the same command to retry them.",
+                  markup=False, soft_wrap=True)
+        sys.exit(1)
+
+
+def _generation_progress(enabled: bool):
+    """A context manager yielding the progress callback: a rich bar with rate, ETA and running cost."""
+    import contextlib
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    if not enabled:
+        return contextlib.nullcontext(None)
+
+    @contextlib.contextmanager
+    def bar():
+        columns = [TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TextColumn("problems"),
+                   TextColumn("{task.fields[detail]}")]
+        with Progress(*columns, console=err, transient=False) as progress:
+            task = progress.add_task("generate", total=None, detail="")
+
+            def on_progress(p):
+                eta = f"ETA {_duration(p.eta_s)}" if p.eta_s is not None else "ETA ?"
+                detail = (f"{p.rate * 60:.1f}/min  {eta}  {p.traces_written} traces  {p.calls} calls "
+                          f"({p.cache_hits} cached)  ${p.cost_usd:.4f}")
+                progress.update(task, total=p.total, completed=p.done, detail=detail)
+
+            yield on_progress
+
+    return bar()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _print_generation_summary(summary) -> None:
+    share = f"{summary.correct_written / summary.traces_written:.0%}" if summary.traces_written else "-"
+    out.print(f"{summary.strategy}: wrote {summary.traces_written} traces ({summary.correct_written} correct, {share}) "
+              f"for {summary.problems_done} problems to {summary.output}; {summary.already_done} of {summary.problems} "
+              f"problems were already done; {summary.reused} samples reused from the file; {summary.seconds:.1f}s",
+              markup=False, soft_wrap=True)
+    if not summary.ledger["models"]:
+        out.print("teacher: no calls and no cache hits", markup=False)
+    for name, m in summary.ledger["models"].items():
+        cost = f"${m['cost_usd']:.4f}" + ("" if m["priced"] else " (no price known)")
+        out.print(f"teacher {name}: {m['calls']} calls, {m['cache_hits']} cache hits, {m['retries']} retries, "
+                  f"{m['failures']} failures, {m['prompt_tokens']} prompt + {m['completion_tokens']} completion tokens, "
+                  f"{cost}", markup=False, soft_wrap=True)
+
+
+@app.command("merge")
+def merge(
+    output: Path = typer.Argument(..., help="Merged trace JSONL (written atomically; may be one of the inputs)."),
+    inputs: list[Path] = typer.Argument(..., help="Trace files of shards or runs, in priority order."),
+    cache_into: Optional[Path] = typer.Option(None, help="Merge response caches into this cache file."),
+    caches: Optional[list[Path]] = typer.Option(None, help="Shard caches to merge into --cache-into (SQLite files among the inputs count too)."),
+):
+    """Merge trace files (deduplicated by problem, strategy and sample; the first of conflicting copies wins)
+    and, with --cache-into, the shards' response caches."""
+    from rdistill.generate.merge import is_sqlite_file, merge_caches, merge_traces
+
+    cache_files = list(caches or []) + [p for p in inputs if is_sqlite_file(p)]
+    trace_files = [p for p in inputs if not is_sqlite_file(p)]
+    if cache_files and cache_into is None:
+        raise RdistillError(f"{cache_files[0]} is a response cache: pass --cache-into CACHE to merge caches")
+    if not trace_files:
+        raise RdistillError("no trace files to merge")
+    summary = merge_traces(output, trace_files)
+    out.print(f"merged {summary.read} traces from {len(trace_files)} files into {summary.written} in {output} "
+              f"({summary.duplicates} duplicates dropped)", markup=False, soft_wrap=True)
+    if summary.conflicts:
+        err.print(f"warning: {len(summary.conflicts)} keys had conflicting copies; kept the first of each, e.g. "
+                  f"{summary.conflicts[0]}", markup=False, soft_wrap=True)
+    if cache_into is not None:
+        added = merge_caches(cache_into, cache_files)
+        out.print(f"merged {len(cache_files)} caches into {cache_into}: {added} new entries", markup=False)
+
+
+@app.command("filter")
+def filter_command(
+    traces: Path = typer.Argument(..., help="Traces JSONL (at least `question`, `answer`, `reasoning` per line)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output JSONL: the traces that pass every filter."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the filter report as JSON here."),
+    rejected: Optional[Path] = typer.Option(None, "--rejected", help="Write dropped traces here, with "
+                                            "`filter_reason` and `filter_details` in their metadata."),
+    require_correct: bool = typer.Option(True, "--require-correct/--no-require-correct",
+                                         help="Drop wrong answers (against gold; without gold, against the majority)."),
+    majority: bool = typer.Option(False, "--majority", help="Judge every trace against its problem's majority "
+                                  "vote instead of the gold answer."),
+    min_steps: Optional[int] = typer.Option(None, "--min-steps", min=0, help="Drop traces with fewer steps."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=0, help="Drop traces with more steps."),
+    max_chars: Optional[int] = typer.Option(None, "--max-chars", min=1, help="Drop reasoning longer than this."),
+    check_arithmetic: bool = typer.Option(True, "--check-arithmetic/--no-check-arithmetic",
+                                          help="Re-compute every step; drop traces with a wrong one."),
+    check_grounded: bool = typer.Option(False, "--check-grounded", help="Drop traces with numbers from nowhere "
+                                        "(otherwise they are only flagged)."),
+    dedup: bool = typer.Option(False, "--dedup", help="Drop near-duplicate traces of the same problem."),
+    dedup_threshold: float = typer.Option(0.9, "--dedup-threshold", min=0.0, max=1.0,
+                                          help="Shingle Jaccard similarity at which two traces are duplicates."),
+    symbolic: bool = typer.Option(False, "--symbolic", help="Verify math answers symbolically (math-verify)."),
+    sandbox: bool = typer.Option(False, "--sandbox", help="Run the ```python blocks of traces in a sandbox; "
+                                 "drop traces whose code fails or prints another answer."),
+    sandbox_timeout: float = typer.Option(5.0, "--sandbox-timeout", min=0.1, help="Seconds per program."),
+    sandbox_memory_mb: int = typer.Option(256, "--sandbox-memory-mb", min=16, help="Memory per program (MiB)."),
+):
+    """Keep only traces worth training on; report what was dropped and why."""
+    from rdistill.filter import FilterConfig, SandboxLimits, filter_file
+    from rdistill.filter.report import report_tables
+
+    config = FilterConfig(
+        require_correct=require_correct, majority=majority, min_steps=min_steps, max_steps=max_steps,
+        max_chars=max_chars, check_arithmetic=check_arithmetic, check_grounded=check_grounded, dedup=dedup,
+        dedup_threshold=dedup_threshold, symbolic=symbolic, sandbox=sandbox,
+        sandbox_limits=SandboxLimits(wall_seconds=sandbox_timeout, memory_mb=sandbox_memory_mb))
+    result = filter_file(traces, output, config, report_path=report, rejected_path=rejected)
+    for table in report_tables(result):
+        out.print(table)
+    if result.sandbox_isolation is not None:
+        out.print("sandbox isolation: " + ", ".join(result.sandbox_isolation), markup=False)
+    written = [f"{result.kept} kept traces to {output}"]
+    if rejected is not None:
+        written.append(f"{result.dropped} rejected to {rejected}")
+    if report is not None:
+        written.append(f"the report to {report}")
+    out.print("wrote " + ", ".join(written), markup=False)
+
+
+@app.command("train")
+def train(
+    traces: Path = typer.Argument(..., help="Trace JSONL: question, answer and reasoning on each line."),
+    student: str = typer.Option(..., "--student", help="Student model: offline:NAME, hf:ORG/NAME, or a folder."),
+    method: str = typer.Option("cot_sft", "--method", "-m",
+                               help="cot_sft, answer_only, step_by_step, curriculum (see rdistill.train)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output folder for the trained student."),
+    lora: bool = typer.Option(True, "--lora/--full", help="LoRA adapter (saved, and merged into the model) or full "
+                                                          "fine-tuning."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate [default: 2e-4 LoRA, 2e-5 full]."),
+    epochs: float = typer.Option(3.0, help="Epochs (per stage for curriculum)."),
+    max_steps: Optional[int] = typer.Option(None, help="Optimizer steps (per stage); overrides --epochs."),
+    batch_size: int = typer.Option(8, help="Examples per device per micro-batch; with --packing, packed rows."),
+    grad_accum: int = typer.Option(1, help="Micro-batches per optimizer step."),
+    max_length: int = typer.Option(1024, help="Longest example in tokens (longer ones are dropped); packed row length."),
+    packing: bool = typer.Option(False, "--packing/--no-packing", help="Pack whole examples into rows of "
+                                 "--max-length tokens; attention never crosses examples."),
+    seed: int = typer.Option(0),
+    system_prompt: Optional[str] = typer.Option(None, help="System prompt (default: the chat template's own)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a crashed or stopped run from its last checkpoint."),
+    save_steps: int = typer.Option(100, help="Checkpoint every N optimizer steps (and at the end of each stage)."),
+    save_total_limit: int = typer.Option(2, help="Checkpoints kept per stage."),
+    logging_steps: int = typer.Option(1, help="Write metrics every N steps."),
+    lora_r: int = typer.Option(16), lora_alpha: int = typer.Option(32), lora_dropout: float = typer.Option(0.05),
+    warmup_ratio: float = typer.Option(0.03), weight_decay: float = typer.Option(0.0),
+    lr_scheduler: str = typer.Option("cosine", help="Any transformers scheduler name (linear, cosine, constant...)."),
+    bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="[default: on GPUs that support it]"),
+    gradient_checkpointing: bool = typer.Option(False, help="Save memory at ~30% more compute."),
+    report_to: list[str] = typer.Option([], "--report-to", help="Also log to tensorboard or wandb (repeatable)."),
+    rationale_weight: Optional[float] = typer.Option(None, help="step_by_step: loss weight lambda of the rationale "
+                                                                "task (label task: 1) [default: 1]."),
+    next_step: Optional[bool] = typer.Option(None, "--next-step/--no-next-step",
+                                             help="step_by_step: add the next-step objective."),
+    difficulty: Optional[str] = typer.Option(None, help="curriculum: steps, length or field [default: steps]."),
+    stages: Optional[int] = typer.Option(None, help="curriculum: number of stages [default: 3]."),
+    stage_epochs: Optional[str] = typer.Option(None, help='curriculum: epochs per stage, e.g. "1,1,2".'),
+    option: list[str] = typer.Option([], "-O", "--option", help="Any method option as KEY=VALUE (repeatable)."),
+):
+    """Train a student on teacher traces; writes a Hugging Face model folder with a model card and metrics.jsonl."""
+    import os
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from rdistill.train import TrainSettings, train_student
+    from rdistill.train.registry import parse_key_values
+
+    method_flags = {"rationale_weight": rationale_weight, "next_step": next_step, "difficulty": difficulty,
+                    "stages": stages, "stage_epochs": stage_epochs}
+    options = {k: v for k, v in method_flags.items() if v is not None} | parse_key_values(option)
+    settings = TrainSettings(
+        student=student, output_dir=output, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+        learning_rate=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
+        max_length=max_length, packing=packing, seed=seed, system_prompt=system_prompt, resume=resume,
+        save_steps=save_steps, save_total_limit=save_total_limit, logging_steps=logging_steps,
+        warmup_ratio=warmup_ratio, weight_decay=weight_decay, lr_scheduler=lr_scheduler, bf16=bf16,
+        gradient_checkpointing=gradient_checkpointing, report_to=list(report_to))
+    main_process = os.environ.get("RANK", "0") == "0"  # under accelerate launch: one bar and one summary
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                   TimeRemainingColumn(), console=err, disable=not main_process)
+    task = bar.add_task("training", total=None, info="")
+
+    def on_progress(p):
+        if not bar.live.is_started:
+            bar.start()  # on the first step, so that errors while loading are not drawn under an empty bar
+        loss = f"loss {p.loss:.4f}" if p.loss is not None else ""
+        speed = f"{p.tokens_per_s:,.0f} tok/s" if p.tokens_per_s else ""
+        stage = f"stage {p.stage}/{p.stages}" if p.stages > 1 else "training"
+        bar.update(task, description=stage, completed=p.stage_step, total=p.stage_steps, info=f"{loss} {speed}")
+
+    try:
+        result = train_student(traces, settings, method=method, options=options, on_progress=on_progress)
+    finally:
+        bar.stop()
+    if main_process:
+        run = result.run
+        loss = f"{run['metrics']['final_loss']:.4f}" if run["metrics"].get("final_loss") is not None else "n/a"
+        speed = f"{run['metrics']['tokens_per_s']:,.0f}" if run["metrics"].get("tokens_per_s") else "n/a"
+        adapter = " (merged model; LoRA adapter in adapter/)" if run["outputs"].get("adapter") else ""
+        out.print(f"trained a {run['method']} student: {result.steps} steps, final loss {loss}, {speed} tokens/s; "
+                  f"wrote {output}{adapter}", soft_wrap=True)
+
+
+@app.command("eval")
+def eval_cmd(
+    model: str = typer.Option(..., "--model", help="Model string: a student folder, hf:…, offline:NAME, openai:MODEL[@URL], anthropic:…, llamacpp:FILE.gguf."),
+    bench: str = typer.Option(..., "--bench", help="gsm8k, math500, arc_challenge, strategyqa, svamp, multiarith, commonsenseqa, synth:TASK, or a problems .jsonl file."),
+    output: Path = typer.Option(..., "-o", "--output", help="Result JSONL (one EvalResult per problem and sample); NAME.summary.json is written beside it."),
+    path: Optional[Path] = typer.Option(None, help="Benchmark from a local upstream file or folder instead of the Hugging Face hub."),
+    split: str = typer.Option("test", help="Split to evaluate on (built-in tasks: test)."),
+    limit: Optional[int] = typer.Option(None, min=1, help="First N problems (built-in tasks: how many to draw, default 100)."),
+    steps: str = typer.Option("1-6", help="Built-in tasks: number of reasoning steps, a range like 1-6."),
+    seed: int = typer.Option(0, help="Built-in tasks: which problems to draw; sampling: the base seed."),
+    samples: int = typer.Option(1, min=1, help="Samples per problem: k > 1 reports maj@k and pass@k."),
+    temperature: Optional[float] = typer.Option(None, min=0.0, help="Default: greedy (0) for one sample, 0.7 for several."),
+    top_p: float = typer.Option(1.0, help="Nucleus sampling mass."),
+    max_tokens: int = typer.Option(512, min=1, help="Token limit per answer."),
+    prompt_style: str = typer.Option("teacher", help="teacher (the generation stage's system prompt), plain, or both (writes NAME.plain.jsonl and NAME.teacher.jsonl; the better one is the baseline)."),
+    system_prompt: Optional[str] = typer.Option(None, help="A custom system prompt over the plain question (overrides --prompt-style)."),
+    role: Optional[str] = typer.Option(None, help="teacher, baseline or student: how the report labels this model."),
+    faithfulness_n: int = typer.Option(20, min=0, help="Problems that get the faithfulness and coherence probes (0: none)."),
+    judge: Optional[str] = typer.Option(None, help="Model string of a judge that scores the steps the arithmetic checker cannot check."),
+    batch_size: int = typer.Option(16, min=1, help="Rows per batch for local transformers (hf:) models."),
+    concurrency: Optional[int] = typer.Option(None, min=1, help="Requests in flight (API models, llama-server)."),
+    cache: bool = typer.Option(True, help="Use the response cache shared with generation (--no-cache to always call the model)."),
+):
+    """Evaluate a model on a benchmark or built-in task: answers judged by the shared checker, accuracy with 95%
+    intervals, and reasoning quality (steps, arithmetic validity, faithfulness, coherence)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from rdistill.evaluate.compare import evaluate_baseline
+    from rdistill.evaluate.options import EvalOptions
+    from rdistill.evaluate.problems import bench_label, load_problems
+    from rdistill.evaluate.runner import evaluate
+
+    style = "teacher" if prompt_style == "both" else prompt_style
+    if prompt_style == "both" and system_prompt is not None:
+        raise RdistillError("--prompt-style both compares the plain and the teacher prompt; drop --system-prompt")
+    options = EvalOptions(prompt_style=style, system_prompt=system_prompt, samples=samples, temperature=temperature,
+                          top_p=top_p, max_tokens=max_tokens, seed=seed, role=role, faithfulness_n=faithfulness_n,
+                          judge=judge)
+    problems = load_problems(bench, path=path, split=split, limit=limit, seed=seed, steps=steps)
+    label = bench_label(bench)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bars:
+        tasks: dict[str, int] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bars.add_task(phase, total=total)
+            bars.update(tasks[phase], completed=done, total=total)
+
+        common = dict(bench=label, cache=cache, batch_size=batch_size, concurrency=concurrency, progress=progress)
+        if prompt_style == "both":
+            both = evaluate_baseline(model, problems, options=options, **common)
+            stem = output.name.removesuffix(".jsonl")
+            runs = {"plain": (both.plain, output.with_name(f"{stem}.plain.jsonl")),
+                    "teacher": (both.teacher, output.with_name(f"{stem}.teacher.jsonl"))}
+        else:
+            runs = {options.style: (evaluate(model, problems, options=options, **common), output)}
+    for style_name, (run, target) in runs.items():
+        results_path, summary_path = run.write(target)
+        _print_eval_summary(run.summary, results_path, summary_path)
+    if prompt_style == "both":
+        out.print(f"better prompt for {model}: {both.chosen_style} (the baseline a report compares against)")
+
+
+def _print_eval_summary(summary: dict, results_path: Path, summary_path: Path) -> None:
+    acc = summary["accuracy"]
+
+    def rate(entry: dict) -> str:
+        if entry["value"] is None:
+            return "n/a (n=0)"
+        lo, hi = entry["ci"]
+        return f"{entry['value']:.1%} (95% CI {lo:.1%}–{hi:.1%}, n={entry['n']})"
+
+    k = acc["samples"]
+    head = f"maj@{k} {rate(acc['accuracy'])}, pass@{k} {rate(acc[f'pass@{k}'])}" if k > 1 else f"accuracy {rate(acc['accuracy'])}"
+    out.print(f"{summary['model']} on {summary['bench']} [{summary['prompt_style']} prompt]: {head}; "
+              f"no answer found in {acc['unanswered']}, failed calls {acc['errors']}", soft_wrap=True)
+    for name, q in summary["quality"].items():
+        if q["n"]:
+            out.print(f"  {name}: {q['mean']:.3f} (95% CI {q['ci'][0]:.3f}–{q['ci'][1]:.3f}, n={q['n']})")
+    tps = summary["throughput"]["tokens_per_second"]
+    out.print(f"  wrote {results_path} and {summary_path}"
+              + (f"; {tps:.1f} generated tokens/s" if tps else ""), soft_wrap=True)
+
+
+@app.command("report")
+def report_cmd(
+    inputs: list[Path] = typer.Argument(..., help="Result files from `rdistill eval`, or run folders holding them (and ledgers)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Report folder: report.md, report.html (self-contained), report.json, plots/."),
+    ledger: list[Path] = typer.Option([], help="A teacher ledger JSON (the cost of generation); repeatable."),
+    role: list[str] = typer.Option([], help="MODEL=ROLE (teacher, baseline or student), overriding the role recorded at eval time; repeatable."),
+    hourly_usd: float = typer.Option(1.0, min=0.0, help="Assumed hourly price of the machine that measured local throughput."),
+    prices: Optional[Path] = typer.Option(None, help="Price table (JSON or YAML) for API models."),
+    allow_mismatch: bool = typer.Option(False, help="Compare only the common problems when result sets differ in problems or decoding."),
+):
+    """Compare evaluated models (teacher, baseline, students) in Markdown and a self-contained HTML page."""
+    from rdistill.report import build_report
+
+    roles = {}
+    for item in role:
+        model_name, sep, role_name = item.rpartition("=")
+        if not sep or not model_name:
+            raise RdistillError(f"--role expects MODEL=ROLE, got {item!r}")
+        roles[model_name] = role_name
+    files = build_report(inputs, output, ledgers=ledger, roles=roles, hourly_usd=hourly_usd, prices=prices,
+                         allow_mismatch=allow_mismatch)
+    out.print(f"report on {len(files.result_files)} result file(s) written to {files.html}, {files.markdown} and "
+              f"{files.json} ({len(files.plots)} plots)", soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False, prog_name="rdistill")
