@@ -43,11 +43,14 @@ class AnthropicBackend(SDKBackend):
         p = request.params
         system = "\n\n".join(c for r, c in request.messages if r == "system")
         messages = [{"role": r, "content": c} for r, c in request.messages if r != "system"]
-        kwargs: dict = dict(model=self.model, max_tokens=p.max_tokens, messages=messages, temperature=p.temperature)
+        # The SDK dropped temperature/top_p from create()'s signature in 1.0 (its migration guide: send them in
+        # extra_body); the API still takes them, and extra_body works with the older SDKs too.
+        sampling: dict = {"temperature": p.temperature}
+        if p.top_p < 1.0:  # several Claude models refuse temperature and top_p together; send top_p only if set
+            sampling["top_p"] = p.top_p
+        kwargs: dict = dict(model=self.model, max_tokens=p.max_tokens, messages=messages, extra_body=sampling)
         if system:
             kwargs["system"] = system
-        if p.top_p < 1.0:  # several Claude models refuse temperature and top_p together; send top_p only if set
-            kwargs["top_p"] = p.top_p
         if p.stop:
             kwargs["stop_sequences"] = list(p.stop)
         start = time.perf_counter()

@@ -31,10 +31,10 @@ class ResponseCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=0, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=0")
+        self._db.execute("PRAGMA busy_timeout=60000")
         self._db.executescript(_SCHEMA)
 
     def get(self, key: str) -> Completion | None:

@@ -80,8 +80,7 @@ class TeacherClient:
         if hit is not None:
             return hit
         semaphore, rpm, tpm = self._state()
-        reservation = self.ledger.reserve(self.name, worst_case_cost(self.price, request.prompt_chars(),
-                                                                     request.params.max_tokens))
+        reservation = self.ledger.reserve(self.name, worst_case_cost(self.price, request))
         try:
             async with semaphore:
                 if rpm:
@@ -187,8 +186,7 @@ class TeacherClient:
                     try:
                         if stop.is_set():
                             raise BudgetExceeded("not sent: the budget was reached earlier in this run")
-                        reservations.append(self.ledger.reserve(self.name, worst_case_cost(
-                            self.price, requests[i].prompt_chars(), requests[i].params.max_tokens)))
+                        reservations.append(self.ledger.reserve(self.name, worst_case_cost(self.price, requests[i])))
                         sendable.append(i)
                     except BudgetExceeded as e:
                         stop.set()
@@ -244,6 +242,10 @@ class TeacherClient:
             return await self.agenerate(requests, on_result)
         finally:
             self._loop_state.pop(id(asyncio.get_running_loop()), None)
+            # This loop ends with this call, so per-loop HTTP clients close now (a local model stays loaded).
+            close_loop_client = getattr(self.backend, "close_loop_client", None)
+            if close_loop_client is not None:
+                await close_loop_client()
 
     def complete(self, request: Request) -> Completion:
         result = self.generate([request])[0]

@@ -27,6 +27,13 @@ class SDKBackend:
     def __repr__(self) -> str:  # never show the key
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
 
+    async def close_loop_client(self) -> None:
+        """Close the running loop's client while that loop still runs. Left open, its sockets leak until garbage
+        collection, whose finaliser then fails on the closed loop ("Event loop is closed")."""
+        client = self._clients.pop(id(asyncio.get_running_loop()), None)
+        if client is not None:
+            await client.close()
+
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}
         for client in clients.values():

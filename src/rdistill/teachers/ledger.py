@@ -1,6 +1,6 @@
 """The token and dollar ledger, with a budget that is checked before a call is sent, not after.
 
-Every in-flight call reserves its worst-case cost (prompt estimate + max_tokens); the reservation is replaced by
+Every in-flight call reserves its worst-case cost (a prompt-token bound + max_tokens); the reservation is replaced by
 the real cost when the answer arrives. A call whose reservation would cross the budget is refused with
 `BudgetExceeded`, so a run never spends past `--budget-usd`, even with many calls in flight.
 """
@@ -12,7 +12,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rdistill.teachers.base import BudgetExceeded
+from rdistill.teachers.base import BudgetExceeded, Request
 from rdistill.teachers.prices import Price
 
 
@@ -100,8 +100,23 @@ class Ledger:
             json.dump(self.summary(), fh, indent=2)
 
 
-def worst_case_cost(price: Price | None, prompt_chars: int, max_tokens: int) -> float:
-    """Upper estimate before sending: ~3 characters per token is generous for English prompts."""
+# A chat format adds tokens beyond the message text: role markers per message, and some local templates insert a
+# default system prompt when none is given (SmolLM2's and Qwen2.5's are 20-35 tokens).
+PER_MESSAGE_TOKENS = 8
+TEMPLATE_TOKENS = 64
+
+
+def prompt_token_bound(request: Request) -> int:
+    """An upper bound on a request's prompt tokens, so that a reservation is never smaller than the real cost.
+    Every token of a byte-level tokenizer (GPT, Llama 3, Qwen, SmolLM) covers at least one byte of text,
+    so UTF-8 bytes bound the text's tokens in any language; characters do not (a CJK character or an emoji can
+    be several tokens), and characters / 3 fails as soon as a template adds a default system prompt."""
+    text_bytes = sum(len(content.encode("utf-8")) for _, content in request.messages)
+    return text_bytes + PER_MESSAGE_TOKENS * len(request.messages) + TEMPLATE_TOKENS
+
+
+def worst_case_cost(price: Price | None, request: Request) -> float:
+    """The most a request can cost: its prompt bound plus every token it may generate."""
     if price is None:
         return 0.0
-    return price.cost(prompt_chars // 3 + 16, max_tokens)
+    return price.cost(prompt_token_bound(request), request.params.max_tokens)
