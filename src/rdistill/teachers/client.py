@@ -232,9 +232,18 @@ class TeacherClient:
         except RuntimeError:
             return asyncio.run(self._run_and_close(requests, on_result))
         box: list = []
-        t = threading.Thread(target=lambda: box.append(asyncio.run(self._run_and_close(requests, on_result))))
+
+        def run_in_thread() -> None:
+            try:
+                box.append(asyncio.run(self._run_and_close(requests, on_result)))
+            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread below
+                box.append(e)
+
+        t = threading.Thread(target=run_in_thread)
         t.start()
         t.join()
+        if isinstance(box[0], BaseException):
+            raise box[0]
         return box[0]
 
     async def _run_and_close(self, requests, on_result):
