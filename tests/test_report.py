@@ -1,0 +1,132 @@
+"""`rdistill report`: Markdown, self-contained HTML and JSON from real evaluation results and a real ledger;
+every accuracy carries its interval and n; serving cost per 1K tokens for local and API models."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("matplotlib")
+
+from rdistill.errors import InputError  # noqa: E402
+from rdistill.evaluate.compare import ComparisonError, result_set  # noqa: E402
+from rdistill.records import EvalResult, Usage  # noqa: E402
+from rdistill.report import build_report  # noqa: E402
+from rdistill.report.cost import serving_cost  # noqa: E402
+from support.eval_runs import make_run_folder  # noqa: E402
+
+# "42.0% [31.5–52.1] n=50", or "– (n=0)" where a model has no problem of that kind.
+RATE = re.compile(r"^(\d+\.\d% \[\d+\.\d–\d+\.\d\] n=[1-9]\d*|– \(n=0\))$")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    return make_run_folder(tmp_path_factory.mktemp("report"))
+
+
+@pytest.fixture(scope="module")
+def report(run_folder, tmp_path_factory):
+    return build_report([run_folder], tmp_path_factory.mktemp("out") / "report")
+
+
+def test_report_finds_results_and_ledger_in_a_run_folder(report):
+    assert sorted(p.name for p in report.result_files) == ["baseline.plain.jsonl", "baseline.teacher.jsonl",
+                                                           "student.jsonl"]
+    assert [p.name for p in report.ledger_files] == ["ledger.json"]
+    assert report.markdown.exists() and report.html.exists() and report.json.exists()
+
+
+def test_every_accuracy_in_the_html_has_its_interval_and_n(report):
+    html = report.html.read_text()
+    cells = re.findall(r'<td class="accuracy">(.*?)</td>', html)
+    assert len(cells) >= 3 + 3  # one headline per result set, plus accuracy by steps
+    for cell in cells:
+        assert RATE.match(cell), cell
+    assert all(RATE.match(c) for c in re.findall(r'<td class="metric">(\d[^<]*%[^<]*)</td>', html))
+
+
+def test_html_is_self_contained(report):
+    html = report.html.read_text()
+    assert not re.search(r'(?:src|href)\s*=\s*"(?!data:)', html)  # nothing fetched: no links, no files
+    assert "<link" not in html and "<script" not in html
+    images = re.findall(r'<img class="plot"[^>]*src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) == 4  # accuracy, accuracy by steps, quality, serving cost
+    assert all(base64.b64decode(data).startswith(PNG_MAGIC) for data in images)
+
+
+def test_markdown_shows_the_same_tables_and_links_existing_plots(report):
+    markdown = report.markdown.read_text()
+    for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown):
+        assert (report.markdown.parent / link).read_bytes().startswith(PNG_MAGIC)
+    assert "baseline (baseline used)" in markdown and "student" in markdown
+    assert "Fairness checks passed" in markdown
+
+
+def test_report_json_records_both_baseline_prompts_and_the_choice(report):
+    data = json.loads(report.json.read_text())
+    [bench] = data["benches"]
+    assert bench["n_problems"] == 6
+    [choice] = bench["baselines"].values()
+    assert len(choice["candidates"]) == 2 and choice["chosen"] in choice["candidates"]
+    roles = sorted(row["role"] for row in bench["rows"])
+    assert roles == ["baseline", "baseline", "student"]
+    assert sum(row["baseline_used"] for row in bench["rows"]) == 1
+    quality = bench["rows"][0]["quality"]
+    assert quality["early_answering"]["n"] == 2 and quality["steps"]["n"] == 6
+
+
+def test_cost_section_has_the_ledger_and_local_serving_cost(report, run_folder):
+    data = json.loads(report.json.read_text())
+    [ledger_row] = data["cost"]["ledgers"]
+    assert ledger_row["model"] == "openai:gpt-4o-mini" and ledger_row["cost_usd"] == pytest.approx(0.0198)
+    assert "$0.0198" in report.markdown.read_text()
+    for row in data["cost"]["serving"]:
+        assert row["kind"] == "local" and row["tokens_per_second"] > 0
+        assert row["usd_per_1k_tokens"] == pytest.approx(1.0 / 3600 / row["tokens_per_second"] * 1000)
+        assert "$1.00/hour" in row["basis"]
+
+
+def test_api_serving_cost_uses_the_price_table_and_the_token_mix():
+    run = {"prompt_style": "teacher", "decoding": {}, "provider": "openai", "local": False,
+           "model_id": "openai:gpt-4o-mini"}
+    results = [EvalResult(model="openai:gpt-4o-mini", bench="b", problem_id=f"p{i}", question="q", answer="1",
+                          prediction="x", correct=False, usage=Usage(prompt_tokens=300, completion_tokens=100),
+                          metadata={"run": run}) for i in range(2)]
+    row = serving_cost([result_set(results)])
+    # 600 prompt tokens at $0.15/M and 200 generated at $0.60/M, per 1K generated tokens.
+    assert row["usd_per_1k_tokens"] == pytest.approx((600 * 0.15 + 200 * 0.60) / 1e6 / 200 * 1000)
+    assert row["kind"] == "api" and "3.00 prompt tokens per generated token" in row["basis"]
+
+
+def test_cli_report(cli, run_folder, tmp_path):
+    proc = cli("report", str(run_folder / "results"), "--ledger", str(run_folder / "ledger.json"), "--hourly-usd",
+               "2.5", "-o", str(tmp_path / "rep"))
+    assert proc.returncode == 0, proc.stderr
+    assert "report.html" in proc.stdout
+    assert "$2.50 per hour" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_results_on_different_problems_are_refused(run_folder, tmp_path):
+    from rdistill.jsonl import load_records, write_records
+
+    student = load_records(run_folder / "results" / "student.jsonl", EvalResult)
+    write_records(tmp_path / "short.jsonl", student[:-1])
+    with pytest.raises(ComparisonError, match="answered 5 problems"):
+        build_report([run_folder / "results" / "baseline.plain.jsonl", tmp_path / "short.jsonl"], tmp_path / "r")
+    files = build_report([run_folder / "results" / "baseline.plain.jsonl", tmp_path / "short.jsonl"],
+                         tmp_path / "r", allow_mismatch=True)
+    assert "only the common problems" in files.markdown.read_text()
+
+
+def test_report_input_errors_name_the_file(tmp_path):
+    bad = tmp_path / "notes.jsonl"
+    bad.write_text('{"hello": 1}\n')
+    with pytest.raises(InputError, match="not an evaluation result file"):
+        build_report([bad], tmp_path / "r")
+    with pytest.raises(InputError, match="no evaluation results found"):
+        build_report([tmp_path], tmp_path / "r2")
