@@ -138,27 +138,36 @@ def test_adaptive_stops_easy_problems_early_and_hard_ones_at_the_cap(tmp_path):
     options = GenerationOptions(adaptive=True, vote_threshold=0.7, max_samples=6)
     summary = generate_traces(ps, client_for(backend), "cot", options, tmp_path / "t.jsonl")
     calls = Counter(pid for pid, _ in backend.calls)
-    # p0: two agreeing samples. p1: never agrees, so the cap. p2: 99, 9, then 2 more 9s give 3/4 >= 0.7.
-    assert calls == {"p0": 2, "p1": 6, "p2": 4}
-    assert summary.calls == 12 and summary.traces_written == 12
+    # p0: 4 agreeing samples (Beta posterior 0.969 >= 0.95). p1: never agrees, so the cap.
+    # p2: 99 then 9, 9, 9 (3 against 1: 0.81, and 2 samples left could tie), one more 9 leads by 3 with 1 left.
+    assert calls == {"p0": 4, "p1": 6, "p2": 5}
+    assert summary.calls == 15 and summary.traces_written == 15
     rows = lines(tmp_path / "t.jsonl")
     stops = {r["problem_id"]: (r["metadata"]["adaptive_stop"], r["metadata"]["n_samples"]) for r in rows}
-    assert stops == {"p0": ("agreement", 2), "p1": ("cap", 6), "p2": ("agreement", 4)}
+    assert stops == {"p0": ("agreement", 4), "p1": ("cap", 6), "p2": ("agreement", 5)}
     p2 = [r for r in rows if r["problem_id"] == "p2"]
-    assert all(r["metadata"]["vote_share"] == 0.75 and r["metadata"]["majority_correct"] for r in p2)
+    assert all(r["metadata"]["vote_share"] == 0.8 and r["metadata"]["majority_correct"] for r in p2)
 
 
-def test_adaptive_gold_shortcut_needs_one_matching_sample(tmp_path):
+def test_adaptive_with_a_small_cap_stops_once_the_majority_is_settled(tmp_path):
+    ps = problems(3)
+    backend = TableBackend(ps, adaptive_answers)
+    options = GenerationOptions(adaptive=True, vote_threshold=0.7, max_samples=5)
+    generate_traces(ps, client_for(backend), "cot", options, tmp_path / "t.jsonl")
+    # p0: 3 agreeing with 2 left: no 2 samples can overturn it. p2: 99, 9, 9 (a lead of 1), then one more 9.
+    assert Counter(pid for pid, _ in backend.calls) == {"p0": 3, "p1": 5, "p2": 4}
+
+
+def test_adaptive_gold_shortcut_stops_at_the_first_sample_matching_gold(tmp_path):
     ps = problems(3)
     backend = TableBackend(ps, adaptive_answers)
     options = GenerationOptions(adaptive=True, vote_threshold=0.7, max_samples=6, adaptive_gold=True)
     generate_traces(ps, client_for(backend), "cot", options, tmp_path / "t.jsonl")
     calls = Counter(pid for pid, _ in backend.calls)
-    # p0: one sample matching gold. p2: 99 is wrong; then 9: share 1/2 < 0.7, so a third sample, 2/3 < 0.7,
-    # then a fourth: 3/4.
-    assert calls["p0"] == 1 and calls["p1"] == 6 and calls["p2"] == 4
+    # p0: its first sample matches gold. p2: 99 is wrong, 9 matches (one sample per round). p1: never, so the cap.
+    assert calls == {"p0": 1, "p1": 6, "p2": 2}
     stop = {r["problem_id"]: r["metadata"]["adaptive_stop"] for r in lines(tmp_path / "t.jsonl")}
-    assert stop["p0"] == "gold"
+    assert stop == {"p0": "gold", "p1": "cap", "p2": "gold"}
 
 
 def test_adaptive_rounds_of_different_problems_run_concurrently(tmp_path):

@@ -137,7 +137,7 @@ def generate(
     max_tokens: int = typer.Option(512, min=1),
     seed: Optional[int] = typer.Option(0, help="Sample k uses seed+k: samples differ, reruns repeat."),
     adaptive: bool = typer.Option(False, "--adaptive", help="Sample each problem until its answers agree (see --vote-threshold) or --max-samples."),
-    vote_threshold: float = typer.Option(0.7, min=0.0, max=1.0, help="Adaptive: stop when the top answer has this vote share (with 2+ agreeing samples)."),
+    vote_threshold: float = typer.Option(0.7, min=0.0, max=1.0, help="Adaptive: the top answer must hold this vote share (2+ agreeing) before a decisive lead (Beta posterior ≥ 0.95, or a lead the remaining samples cannot overturn) stops sampling."),
     max_samples: int = typer.Option(8, min=1, help="Adaptive: the most samples per problem."),
     adaptive_gold: bool = typer.Option(False, "--adaptive-gold", help="Adaptive: one sample matching the gold answer is enough."),
     templates: Optional[Path] = typer.Option(None, help="YAML prompt templates merged over the shipped ones."),

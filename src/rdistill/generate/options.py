@@ -40,10 +40,10 @@ class GenerationOptions:
     top_p: float = 1.0
     max_tokens: int = 512
     seed: int | None = 0
-    adaptive: bool = False
-    vote_threshold: float = 0.7
+    adaptive: bool = False  # sample until the vote is decisive (rdistill.generate.voting.StopRule) or the cap
+    vote_threshold: float = 0.7  # adaptive: the top answer's share must reach this before a decisive lead stops
     max_samples: int = 8
-    adaptive_gold: bool = False  # adaptive: one sample that matches gold is enough
+    adaptive_gold: bool = False  # adaptive: a problem with gold stops at the first sample that matches it
     templates: str | Path | None = None  # a YAML file merged over the shipped templates
     shard: Shard | None = None
     mine_from: str | Path | None = None  # contrastive: take candidates from this trace file, draw none
