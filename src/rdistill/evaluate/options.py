@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from rdistill.errors import InputError
+from rdistill.teachers.base import validate_sampling
 from rdistill.evaluate.prompts import CUSTOM_STYLE, PROMPT_STYLES
 
 # With several samples per problem, greedy decoding would give the same text every time.
@@ -34,12 +35,7 @@ class EvalOptions:
                              field="prompt_style")
         if self.samples < 1:
             raise InputError(f"must be >= 1, got {self.samples}", field="samples")
-        if self.temperature is not None and self.temperature < 0:
-            raise InputError(f"must be >= 0, got {self.temperature}", field="temperature")
-        if not 0 < self.top_p <= 1:
-            raise InputError(f"must be in (0, 1], got {self.top_p}", field="top_p")
-        if self.max_tokens < 1:
-            raise InputError(f"must be >= 1, got {self.max_tokens}", field="max_tokens")
+        validate_sampling(self.temperature, self.top_p, self.max_tokens)
         if self.role is not None and self.role not in ROLES:
             raise InputError(f"unknown role {self.role!r}: use one of {', '.join(ROLES)}", field="role")
         if self.faithfulness_n < 0:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rdistill.errors import InputError
+from rdistill.teachers.base import validate_sampling
 
 # With more than one sample per problem, greedy decoding would give the same text every time.
 SAMPLING_TEMPERATURE = 0.7
@@ -55,12 +56,7 @@ class GenerationOptions:
         if self.samples is not None and self.adaptive:
             raise InputError("adaptive sampling decides the number of samples itself; "
                              "drop --samples and set the cap with --max-samples", field="samples")
-        if self.temperature is not None and self.temperature < 0:
-            raise InputError(f"must be >= 0, got {self.temperature}", field="temperature")
-        if not 0 < self.top_p <= 1:
-            raise InputError(f"must be in (0, 1], got {self.top_p}", field="top_p")
-        if self.max_tokens < 1:
-            raise InputError(f"must be >= 1, got {self.max_tokens}", field="max_tokens")
+        validate_sampling(self.temperature, self.top_p, self.max_tokens)
         if not 0 < self.vote_threshold <= 1:
             raise InputError(f"must be in (0, 1], got {self.vote_threshold}", field="vote_threshold")
         if self.max_samples < 1:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -29,6 +28,7 @@ from rdistill.generate.templates import load_templates
 from rdistill.generate.trace_builder import Prompt, build_trace
 from rdistill.jsonl import Appender
 from rdistill.records import Problem, Trace
+from rdistill.syncrun import run_sync
 from rdistill.teachers import BudgetExceeded, Request, SamplingParams, TeacherClient
 
 log = logging.getLogger(__name__)
@@ -206,24 +206,7 @@ def generate_traces(problems: Iterable[Problem], teacher_client: TeacherClient, 
             # loop that may reuse the id) gets fresh ones.
             getattr(teacher_client, "_loop_state", {}).pop(id(asyncio.get_running_loop()), None)
 
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(main())
-    box: list = []  # called from inside an event loop (a notebook): run ours in a thread
-
-    def target():
-        try:
-            box.append(asyncio.run(main()))
-        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
-            box.append(e)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if isinstance(box[0], BaseException):
-        raise box[0]
-    return box[0]
+    return run_sync(main)
 
 
 async def _finished(run: _Run, problem: Problem, existing: dict[int, Trace], written: set) -> bool:

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, Sequence, runtime_checkable
 
-from rdistill.errors import RdistillError
+from rdistill.errors import InputError, RdistillError
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,16 @@ class SamplingParams:
         d = asdict(self)
         d["stop"] = list(self.stop)
         return d
+
+
+def validate_sampling(temperature: float | None, top_p: float, max_tokens: int) -> None:
+    """The checks every stage that samples applies to its options, each naming the field."""
+    if temperature is not None and temperature < 0:
+        raise InputError(f"must be >= 0, got {temperature}", field="temperature")
+    if not 0 < top_p <= 1:
+        raise InputError(f"must be in (0, 1], got {top_p}", field="top_p")
+    if max_tokens < 1:
+        raise InputError(f"must be >= 1, got {max_tokens}", field="max_tokens")
 
 
 @dataclass(frozen=True)

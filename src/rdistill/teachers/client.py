@@ -12,6 +12,7 @@ from typing import Awaitable, Callable, Sequence, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from rdistill.syncrun import run_sync
 from rdistill.teachers.base import Backend, BudgetExceeded, Completion, Request, TeacherError, TransientError
 from rdistill.teachers.cache import ResponseCache
 from rdistill.teachers.ledger import Ledger, worst_case_cost
@@ -227,24 +228,7 @@ class TeacherClient:
     def generate(self, requests: Sequence[Request], on_result: ResultCallback | None = None,
                  ) -> list[Completion | BaseException]:
         """Synchronous wrapper around `agenerate` (runs its own event loop in a thread if one is running)."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self._run_and_close(requests, on_result))
-        box: list = []
-
-        def run_in_thread() -> None:
-            try:
-                box.append(asyncio.run(self._run_and_close(requests, on_result)))
-            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread below
-                box.append(e)
-
-        t = threading.Thread(target=run_in_thread)
-        t.start()
-        t.join()
-        if isinstance(box[0], BaseException):
-            raise box[0]
-        return box[0]
+        return run_sync(lambda: self._run_and_close(requests, on_result))
 
     async def _run_and_close(self, requests, on_result):
         try:
