@@ -80,12 +80,7 @@ class HFBackend:
 
     def sequence_logprobs(self, pairs: Sequence[tuple[Messages, str]]) -> list[float]:
         """`sequence_logprob` for many (messages, continuation) pairs, batch_size forward passes at a time."""
-        with self._lock:
-            self._load()
-            out: list[float] = []
-            for start in range(0, len(pairs), self.batch_size):
-                out.extend(self._score_batch(pairs[start:start + self.batch_size]))
-            return out
+        return self._in_batches(pairs, self._score_batch)
 
     def prompt_ids(self, messages: Messages) -> list[int]:
         """Token ids of the chat prompt the model is asked to continue (what `prompt_tokens` counts)."""
@@ -111,11 +106,15 @@ class HFBackend:
         return self._lm, self._tokenizer
 
     def _complete_batch_sync(self, requests: list[Request]) -> list[Completion]:
+        return self._in_batches(requests, self._generate)
+
+    def _in_batches(self, items: Sequence, run_batch) -> list:
+        """Load once, then run `run_batch` over `batch_size` slices under the lock (one model, one thread)."""
         with self._lock:
             self._load()
-            out: list[Completion] = []
-            for start in range(0, len(requests), self.batch_size):
-                out.extend(self._generate(requests[start:start + self.batch_size]))
+            out: list = []
+            for start in range(0, len(items), self.batch_size):
+                out.extend(run_batch(items[start:start + self.batch_size]))
             return out
 
     def _eos_ids(self) -> list[int]:
