@@ -99,3 +99,32 @@ def test_a_problems_file_is_a_bench(tmp_path):
     path = tmp_path / "mine.jsonl"
     write_records(path, [NUMERIC, BOOLEAN])
     assert [p.id for p in load_problems(str(path), limit=1)] == ["n-1"]
+
+
+def test_trained_style_asks_the_way_the_student_was_taught(tmp_path):
+    import json
+
+    from rdistill.evaluate.runner import trained_prompt_format
+    from rdistill.train.prompting import RUN_CONFIG_FILE
+
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / RUN_CONFIG_FILE).write_text(json.dumps({"prompt": {"system_prompt": "Be terse.",
+                                                                  "user_prefix": "[label] "}}))
+    fmt = trained_prompt_format(str(student))
+    assert trained_prompt_format(f"hf:{student}") == fmt
+    problem = Problem(id="p", question="What is 2 + 3?", answer="5", answer_type="numeric")
+    assert build_messages(problem, "trained", prompt_format=fmt) == (
+        ("system", "Be terse."), ("user", "[label] What is 2 + 3?"))
+    choice = Problem(id="c", question="Pick one.", answer="B", answer_type="choice", choices=["x", "y"])
+    user = build_messages(choice, "trained", prompt_format=fmt)[-1][1]
+    assert user.startswith("[label] Pick one.") and "(B) y" in user
+
+
+def test_trained_style_refuses_a_model_that_is_not_a_student_folder(tmp_path):
+    from rdistill.evaluate.runner import trained_prompt_format
+
+    with pytest.raises(InputError, match="rdistill train"):
+        trained_prompt_format("offline:smollm2-135m-instruct")
+    with pytest.raises(InputError, match="rdistill train"):
+        trained_prompt_format(str(tmp_path))

@@ -410,7 +410,7 @@ def eval_cmd(
     temperature: Optional[float] = typer.Option(None, min=0.0, help="Default: greedy (0) for one sample, 0.7 for several."),
     top_p: float = typer.Option(1.0, help="Nucleus sampling mass."),
     max_tokens: int = typer.Option(512, min=1, help="Token limit per answer."),
-    prompt_style: str = typer.Option("teacher", help="teacher (the generation stage's system prompt), plain, or both (writes NAME.plain.jsonl and NAME.teacher.jsonl; the better one is the baseline)."),
+    prompt_style: str = typer.Option("teacher", help="teacher (the generation stage's system prompt), plain, trained (a student folder's own training prompt), or both (writes NAME.plain.jsonl and NAME.teacher.jsonl; the better one is the baseline)."),
     system_prompt: Optional[str] = typer.Option(None, help="A custom system prompt over the plain question (overrides --prompt-style)."),
     role: Optional[str] = typer.Option(None, help="teacher, baseline or student: how the report labels this model."),
     faithfulness_n: int = typer.Option(20, min=0, help="Problems that get the faithfulness and coherence probes (0: none)."),

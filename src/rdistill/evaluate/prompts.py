@@ -4,6 +4,8 @@
   rendered the way `rdistill generate` renders it, so a distilled student meets the prompt its traces came from.
 - "plain": no system prompt; the question, its options when the question does not list them, and a line saying
   how to state the answer (evaluate/prompts.yaml).
+- "trained": a student made by `rdistill train` is asked exactly the way it was taught (its folder's
+  `rdistill_train.json`: system prompt and task prefix over the bare question, plus the options of a choice question).
 - a custom system prompt (`--system-prompt`): that system prompt over the plain user message.
 
 Choice questions always get their options and "answer with a letter"; boolean questions get "answer yes or no".
@@ -21,7 +23,7 @@ from typing import Any
 from rdistill.errors import InputError
 from rdistill.records import Problem
 
-PROMPT_STYLES = ("plain", "teacher")
+PROMPT_STYLES = ("plain", "teacher", "trained")
 CUSTOM_STYLE = "custom"
 _CHOICE_LETTERS = "ABCDEFGHIJ"
 # Types whose format the generation templates do not spell out ("The answer is <answer>" is not enough to get
@@ -77,8 +79,15 @@ def teacher_messages(problem: Problem, templates=None) -> Messages:
     return (("system", system), ("user", user)) if system.strip() else (("user", user),)
 
 
-def build_messages(problem: Problem, style: str, system_prompt: str | None = None, templates=None) -> Messages:
-    """The messages for one problem: `style` is plain or teacher; a `system_prompt` makes it custom."""
+def trained_messages(problem: Problem, prompt_format) -> Messages:
+    """The student's training prompt (a `rdistill.train.PromptFormat`) for this problem."""
+    question = problem.question.strip() + plain_choices_block(problem)
+    return tuple((m["role"], m["content"]) for m in prompt_format.messages(question))
+
+
+def build_messages(problem: Problem, style: str, system_prompt: str | None = None, templates=None,
+                   prompt_format=None) -> Messages:
+    """The messages for one problem: `style` is plain, teacher or trained; a `system_prompt` makes it custom."""
     if system_prompt is not None:
         if not system_prompt.strip():
             raise InputError("the system prompt is empty", field="system_prompt")
@@ -87,13 +96,20 @@ def build_messages(problem: Problem, style: str, system_prompt: str | None = Non
         return (("user", plain_user_message(problem)),)
     if style == "teacher":
         return teacher_messages(problem, templates)
+    if style == "trained":
+        if prompt_format is None:
+            raise InputError("the trained prompt style needs the student's prompt format", field="prompt_style")
+        return trained_messages(problem, prompt_format)
     raise InputError(f"unknown prompt style {style!r}: use one of {', '.join(PROMPT_STYLES)}", field="prompt_style")
 
 
-def prompt_fingerprint(style: str, system_prompt: str | None, templates_source: str | None = None) -> str:
+def prompt_fingerprint(style: str, system_prompt: str | None, templates_source: str | None = None,
+                       prompt_format=None) -> str:
     """A short id of the prompt setup, kept with every result so that comparisons can tell prompts apart."""
     payload = {"style": style, "system_prompt": system_prompt, "plain": eval_prompts()["plain"],
                "answer_format": eval_prompts()["answer_format"]}
+    if style == "trained" and prompt_format is not None:
+        payload["trained"] = prompt_format.to_json()
     if style == "teacher" and system_prompt is None:
         from rdistill.generate.templates import load_templates
 

@@ -106,7 +106,9 @@ def _evaluate(client, model_name: str, problems: list[Problem], bench: str, opti
     started = time.perf_counter()
     params = SamplingParams(temperature=options.effective_temperature, top_p=options.top_p,
                             max_tokens=options.max_tokens, seed=options.seed)
-    messages = {p.id: build_messages(p, options.prompt_style, options.system_prompt) for p in problems}
+    prompt_format = trained_prompt_format(model_name) if options.style == "trained" else None
+    messages = {p.id: build_messages(p, options.prompt_style, options.system_prompt, prompt_format=prompt_format)
+                for p in problems}
     requests = [Request(messages[p.id], params, sample_index=k) for p in problems for k in range(options.samples)]
     done = [0]
 
@@ -138,6 +140,19 @@ def _evaluate(client, model_name: str, problems: list[Problem], bench: str, opti
     return EvalRun(results, summary)
 
 
+def trained_prompt_format(model: str):
+    """The prompt format of the student folder that `model` names (bare folder or PREFIX:FOLDER)."""
+    from rdistill.errors import InputError
+    from rdistill.train.prompting import RUN_CONFIG_FILE, load_prompt_format
+
+    folder = Path(model.split(":", 1)[1] if ":" in model and not Path(model).is_dir() else model)
+    if not (folder / RUN_CONFIG_FILE).is_file():
+        raise InputError(f"the trained prompt style needs a student folder made by `rdistill train` (with "
+                         f"{RUN_CONFIG_FILE}); {model!r} is not one: use --prompt-style teacher or plain",
+                         field="prompt_style")
+    return load_prompt_format(folder)
+
+
 def _check_unique_ids(problems: list[Problem]) -> None:
     seen: set[str] = set()
     for p in problems:
@@ -152,7 +167,9 @@ def _check_unique_ids(problems: list[Problem]) -> None:
 def _run_info(client, model_name: str, options: EvalOptions) -> dict:
     backend = client.backend
     return {"model_id": client.name, "provider": backend.provider, "local": bool(backend.local),
-            "prompt_style": options.style, "prompt_id": prompt_fingerprint(options.style, options.system_prompt),
+            "prompt_style": options.style, "prompt_id": prompt_fingerprint(
+                options.style, options.system_prompt,
+                prompt_format=trained_prompt_format(model_name) if options.style == "trained" else None),
             "decoding": options.decoding(), "role": options.role, "host": host_info(),
             "batch_size": getattr(backend, "batch_size", None), "concurrency": client.concurrency,
             "model": model_name}
