@@ -138,21 +138,31 @@ def test_adaptive_stops_easy_problems_early_and_hard_ones_at_the_cap(tmp_path):
     options = GenerationOptions(adaptive=True, vote_threshold=0.7, max_samples=6)
     summary = generate_traces(ps, client_for(backend), "cot", options, tmp_path / "t.jsonl")
     calls = Counter(pid for pid, _ in backend.calls)
-    # p0: 4 agreeing samples (Beta posterior 0.969 >= 0.95). p1: never agrees, so the cap.
-    # p2: 99 then 9, 9, 9 (3 against 1: 0.81, and 2 samples left could tie), one more 9 leads by 3 with 1 left.
-    assert calls == {"p0": 4, "p1": 6, "p2": 5}
-    assert summary.calls == 15 and summary.traces_written == 15
+    # p0: 4 agreeing samples (Beta posterior 0.969 >= 0.95). p1: three different answers, and 3 more samples
+    # could not give any answer 70% of 6 (futile). p2: 99 then 9s: 4 against 1 is not yet decisive, so the cap.
+    assert calls == {"p0": 4, "p1": 3, "p2": 6}
+    assert summary.calls == 13 and summary.traces_written == 13
     rows = lines(tmp_path / "t.jsonl")
     stops = {r["problem_id"]: (r["metadata"]["adaptive_stop"], r["metadata"]["n_samples"]) for r in rows}
-    assert stops == {"p0": ("agreement", 4), "p1": ("cap", 6), "p2": ("agreement", 5)}
+    assert stops == {"p0": ("agreement", 4), "p1": ("futile", 3), "p2": ("cap", 6)}
     p2 = [r for r in rows if r["problem_id"] == "p2"]
-    assert all(r["metadata"]["vote_share"] == 0.8 and r["metadata"]["majority_correct"] for r in p2)
+    assert all(abs(r["metadata"]["vote_share"] - 5 / 6) < 1e-3 and r["metadata"]["majority_correct"] for r in p2)
 
 
-def test_adaptive_with_a_small_cap_stops_once_the_majority_is_settled(tmp_path):
+def test_adaptive_with_a_small_cap_stops_decided_and_hopeless_problems_early(tmp_path):
     ps = problems(3)
     backend = TableBackend(ps, adaptive_answers)
     options = GenerationOptions(adaptive=True, vote_threshold=0.7, max_samples=5)
+    generate_traces(ps, client_for(backend), "cot", options, tmp_path / "t.jsonl")
+    # p0: 4 agreeing. p1: 3 different answers, so no answer can reach 70% of 5. p2: 99 then 9s up to the cap.
+    assert Counter(pid for pid, _ in backend.calls) == {"p0": 4, "p1": 3, "p2": 5}
+
+
+def test_adaptive_settle_rule_stops_once_the_majority_cannot_change(tmp_path):
+    ps = problems(3)
+    backend = TableBackend(ps, adaptive_answers)
+    options = GenerationOptions(adaptive=True, vote_threshold=0.7, max_samples=5, settle=True, stop_futile=False,
+                                min_agreeing=2)
     generate_traces(ps, client_for(backend), "cot", options, tmp_path / "t.jsonl")
     # p0: 3 agreeing with 2 left: no 2 samples can overturn it. p2: 99, 9, 9 (a lead of 1), then one more 9.
     assert Counter(pid for pid, _ in backend.calls) == {"p0": 3, "p1": 5, "p2": 4}

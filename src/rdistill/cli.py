@@ -137,9 +137,14 @@ def generate(
     max_tokens: int = typer.Option(512, min=1),
     seed: Optional[int] = typer.Option(0, help="Sample k uses seed+k: samples differ, reruns repeat."),
     adaptive: bool = typer.Option(False, "--adaptive", help="Sample each problem until its answers agree (see --vote-threshold) or --max-samples."),
-    vote_threshold: float = typer.Option(0.7, min=0.0, max=1.0, help="Adaptive: the top answer must hold this vote share (2+ agreeing) before a decisive lead (Beta posterior ≥ 0.95, or a lead the remaining samples cannot overturn) stops sampling."),
+    vote_threshold: float = typer.Option(0.7, min=0.0, max=1.0, help="Adaptive: the vote test: the top answer must hold this share of the samples (and --min-agreeing of them). Sampling stops when the test passes and the lead is decisive (--vote-confidence, --settle); a problem whose samples fail it where sampling stops is dropped (see --keep-undecided)."),
     max_samples: int = typer.Option(8, min=1, help="Adaptive: the most samples per problem."),
     adaptive_gold: bool = typer.Option(False, "--adaptive-gold", help="Adaptive: one sample matching the gold answer is enough."),
+    vote_confidence: float = typer.Option(0.95, help="Adaptive: stop once the Beta posterior that the top answer beats the runner-up reaches this (0.95: 4 unanimous samples), in [0, 1]; 1 turns this stop off."),
+    min_agreeing: int = typer.Option(3, help="Adaptive: the vote test never passes with fewer agreeing samples (>= 1, at most --max-samples)."),
+    settle: bool = typer.Option(False, "--settle/--no-settle", help="Adaptive: also stop once the top answer leads by more than the samples left, so the cap's majority is already known (not whether it would pass the vote test there: --no-settle keeps closer to what --samples N plus the vote test keeps)."),
+    stop_futile: bool = typer.Option(True, "--stop-futile/--no-stop-futile", help="Adaptive: stop a problem as soon as no further samples could make it pass the vote test by --max-samples: it would be dropped anyway. With --vote-confidence 1 --no-settle this keeps exactly what --samples N plus the same vote test keeps, for fewer calls."),
+    keep_undecided: bool = typer.Option(False, "--keep-undecided/--drop-undecided", help="Adaptive: a problem whose samples fail the vote test where sampling stopped has no majority: none of its traces agrees_with_majority, so a majority filter drops them (default), or keep its most frequent answer as the majority."),
     templates: Optional[Path] = typer.Option(None, help="YAML prompt templates merged over the shipped ones."),
     shard: Optional[str] = typer.Option(None, help="I/N: take only shard I (0-based) of N, by a stable hash of problem id."),
     mine_from: Optional[Path] = typer.Option(None, help="Contrastive: take candidates from this trace file instead of sampling."),
@@ -167,7 +172,9 @@ def generate(
 
     options = GenerationOptions(
         samples=samples, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, adaptive=adaptive,
-        vote_threshold=vote_threshold, max_samples=max_samples, adaptive_gold=adaptive_gold, templates=templates,
+        vote_threshold=vote_threshold, max_samples=max_samples, adaptive_gold=adaptive_gold,
+        vote_confidence=vote_confidence, min_agreeing=min_agreeing, settle=settle, stop_futile=stop_futile,
+        keep_undecided=keep_undecided, templates=templates,
         shard=Shard.parse(shard) if shard else None, mine_from=mine_from, rewrite_attempts=rewrite_attempts)
     prepared = prepare_strategy(strategy, options)  # bad templates or options fail here, before a model loads
     problem_list = list(itertools.islice(read_records(problems, Problem), limit))

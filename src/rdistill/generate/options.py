@@ -45,6 +45,11 @@ class GenerationOptions:
     vote_threshold: float = 0.7  # adaptive: the top answer's share must reach this before a decisive lead stops
     max_samples: int = 8
     adaptive_gold: bool = False  # adaptive: a problem with gold stops at the first sample that matches it
+    vote_confidence: float = 0.95  # adaptive: Beta posterior that the top answer beats the runner-up; 1 = off
+    settle: bool = False  # adaptive: also stop once the lead is larger than the samples left
+    min_agreeing: int = 3  # adaptive: the vote test needs at least this many agreeing samples
+    stop_futile: bool = True  # adaptive: stop once the vote test can no longer pass at the cap
+    keep_undecided: bool = False  # adaptive: keep the plurality of a vote that fails the test (default: drop it)
     templates: str | Path | None = None  # a YAML file merged over the shipped templates
     shard: Shard | None = None
     mine_from: str | Path | None = None  # contrastive: take candidates from this trace file, draw none
@@ -61,8 +66,23 @@ class GenerationOptions:
             raise InputError(f"must be in (0, 1], got {self.vote_threshold}", field="vote_threshold")
         if self.max_samples < 1:
             raise InputError(f"must be >= 1, got {self.max_samples}", field="max_samples")
+        if not 0 <= self.vote_confidence <= 1:
+            raise InputError(f"must be in [0, 1] (1 turns the Beta stop off), got {self.vote_confidence}",
+                             field="vote_confidence")
+        if self.min_agreeing < 1:
+            raise InputError(f"must be >= 1, got {self.min_agreeing}", field="min_agreeing")
+        if self.adaptive and self.min_agreeing > self.max_samples:
+            raise InputError(f"{self.min_agreeing} agreeing samples can never be reached with --max-samples "
+                             f"{self.max_samples}: every vote would fail", field="min_agreeing")
         if self.rewrite_attempts < 0:
             raise InputError(f"must be >= 0, got {self.rewrite_attempts}", field="rewrite_attempts")
+
+    def stop_rule(self):
+        """The adaptive stopping and keep rule these options ask for (rdistill.generate.voting.StopRule)."""
+        from rdistill.generate.voting import StopRule
+
+        return StopRule(self.vote_threshold, self.max_samples, self.adaptive_gold, confidence=self.vote_confidence,
+                        settle=self.settle, min_agreeing=self.min_agreeing, futility=self.stop_futile)
 
     def temperature_for(self, samples_per_problem: int) -> float:
         if self.temperature is not None:

@@ -5,12 +5,17 @@ and "$18" are one vote and so are "B" and the text of choice B. A sample without
 abstains but still counts in the denominator: 1 answer out of 3 samples is a share of 1/3, not 1.
 Ties go to the answer seen first, so a vote is deterministic for a given sample order.
 
-Adaptive sampling (`StopRule`) stops a problem once its top answer holds the `--vote-threshold` share and its
-lead is decisive: the Beta posterior favours it over the runner-up with probability >= 0.95 (Aggarwal et al.
-2023), or its lead is larger than the samples left before `--max-samples`, so that sampling on could not change
-the majority. Stopping at two agreeing samples (the rule before) kept a problem whose two samples agreed on a
-wrong answer, and lost kept-trace accuracy against fixed sampling; bench/adaptive_vs_fixed.py measures both.
-With `--adaptive-gold` a problem with a gold answer stops at the first sample that matches it instead.
+Adaptive sampling (`StopRule`) applies one vote test: the top answer holds at least `--min-agreeing` samples and
+the `--vote-threshold` share. It stops a problem once the test passes and the lead is decisive: the Beta
+posterior favours the top answer over the runner-up with probability >= `--vote-confidence` (Aggarwal et al.
+2023), or (`--settle`) the lead is larger than the samples left before `--max-samples`, so sampling on could not
+change the majority. With `--stop-futile` it also stops once not even the best continuation could pass the test
+at the cap: such a problem would be dropped whatever came next, so those calls buy nothing. A problem that stops
+without agreement is kept only if its samples pass the test (`vote_decided`), which at the cap is what a fixed
+run of `--max-samples` samples filtered with the same threshold keeps; otherwise none of its samples agrees with
+the majority and a majority filter drops them all. Stopping on two agreeing samples (an earlier rule) kept
+problems whose two samples agreed on a wrong answer; bench/adaptive_vs_fixed.py measures the variants against
+fixed sampling. With `--adaptive-gold` a problem with gold stops at the first sample that matches it instead.
 """
 
 from __future__ import annotations
@@ -79,35 +84,61 @@ def _same_answer(a: str, b: str, problem: Problem) -> bool:
     return judge(a, b, problem.answer_type, problem.choices) or judge(b, a, problem.answer_type, problem.choices)
 
 
-def vote_metadata(vote: Vote, sample_position: int) -> dict:
-    """What each trace records about the vote it took part in."""
+def vote_metadata(vote: Vote, sample_position: int, decided: bool | None = None, *,
+                  drop_undecided: bool = True) -> dict:
+    """What each trace records about the vote it took part in.
+
+    `decided` (adaptive sampling, see `vote_decided`) is recorded as `vote_decided`. With `drop_undecided`, an
+    undecided vote has no majority to agree with: no sample `agrees_with_majority`, so a majority filter
+    (`rdistill filter --majority`, or any trace without gold) drops the whole problem, as it would drop a fixed
+    run whose vote fails the same threshold. `majority_answer` still names the most frequent answer.
+    """
     agrees = vote.labels[sample_position] == 0 if vote.majority is not None else False
-    return {
+    out = {
         "majority_answer": vote.majority,
         "vote_share": round(vote.share, 4),
         "n_votes": vote.n_samples,
-        "agrees_with_majority": agrees,
+        "agrees_with_majority": agrees and (decided is not False or not drop_undecided),
         "majority_correct": vote.majority_correct,
     }
+    if decided is not None:
+        out["vote_decided"] = decided
+    return out
 
 
 # ------------------------------------------------------------------------------------------- adaptive
 
 @dataclass(frozen=True)
 class StopRule:
-    """When adaptive sampling of one problem stops (see `stop_reason`).
+    """When adaptive sampling of one problem stops (`stop_reason`), and whether its vote is kept (`vote_decided`).
 
-    The defaults are the rule `--adaptive` uses. `StopRule(t, cap, False, confidence=0, settle=False)` is the
-    rule before it (stop at a share >= t with two agreeing samples); measured against it in
-    bench/adaptive_vs_fixed.py.
+    The vote test: the top answer has at least `min_agreeing` votes and at least the `threshold` share of the
+    samples voted on. Sampling stops with
+    - "agreement": the vote test passes and the lead is decisive: the Beta posterior favours the top answer over
+      the runner-up with probability >= `confidence`, or (`settle`) its lead is larger than the samples left, so
+      the cap's majority is already known;
+    - "futile" (`futility`): not even the best continuation (every remaining sample agreeing with the top answer)
+      could pass the vote test at the cap, so the problem would be dropped whatever came next;
+    - "cap": `max_samples` attempts.
+    A problem's majority is kept when it stopped on agreement or, stopped otherwise, its samples pass the vote
+    test: at the cap that is the test a fixed run of `max_samples` with the same threshold applies. Settling
+    fixes the cap's majority, not its verdict: 3 of 3 with 2 left stops and is kept, where the cap might have
+    seen 3 of 5 and failed a 0.7 test. The Beta stop at 0.95 needs 4 unanimous samples, which at a cap of 5
+    every continuation passes.
+
+    The defaults are the rule `--adaptive` uses. `StopRule(t, cap, False, confidence=1, settle=False, futility=True)`
+    stops only where the problem is lost anyway: it keeps exactly the traces a fixed run of `cap` samples filtered
+    by the same vote test keeps, for fewer calls. `StopRule(t, cap, False, confidence=0, settle=False,
+    min_agreeing=2)` is the rule before the Beta criterion (stop at a share >= t with two agreeing samples).
     """
 
     threshold: float  # --vote-threshold: the top answer's share of the samples must reach this
     max_samples: int
     gold_shortcut: bool  # --adaptive-gold: where gold exists, stop at the first sample that matches it
-    confidence: float = 0.95  # ...and the Beta posterior must favour the top answer over the runner-up this much
-    settle: bool = True  # ...or the top answer's lead must be one the remaining samples cannot overturn
-    min_agreeing: int = 2
+    confidence: float = 0.95  # --vote-confidence: the Beta posterior must favour the top answer this much...
+    settle: bool = True  # ...or (--settle) the top answer's lead must be one the remaining samples cannot overturn
+    min_agreeing: int = 3  # --min-agreeing: the vote test never passes on fewer agreeing samples
+    futility: bool = False  # --stop-futile: stop once the vote test can no longer pass at the cap
 
 
 def lead_confidence(top: int, second: int) -> float:
@@ -117,19 +148,32 @@ def lead_confidence(top: int, second: int) -> float:
     with p ~ Beta(top + 1, second + 1) the share of the top answer among the two, this is P(p > 1/2). For whole
     counts it equals P(Binomial(top + second + 1, 1/2) <= top), which is exact and needs no special functions.
     Unanimous samples reach 0.875 with 2 votes, 0.9375 with 3 and 0.969 with 4; 3 against 1 gives 0.8125.
+    It never reaches 1, so a confidence of 1 turns the Beta stop off.
     """
     n = top + second + 1
     return sum(math.comb(n, i) for i in range(top + 1)) / 2 ** n
 
 
+def passes_vote_test(top: int, n_samples: int, rule: StopRule) -> bool:
+    """`top` agreeing votes of `n_samples` reach `min_agreeing` and the `threshold` share."""
+    return n_samples > 0 and top >= rule.min_agreeing and top / n_samples >= rule.threshold
+
+
 def _decisive(top: int, second: int, n_samples: int, tried: int, rule: StopRule) -> bool:
     """Whether `top` votes of `n_samples` (after `tried` attempts) are enough agreement to stop."""
-    if n_samples == 0 or top < rule.min_agreeing or top / n_samples < rule.threshold:
+    if not passes_vote_test(top, n_samples, rule):
         return False
     # Once the lead exceeds the samples left, the cap's majority is already known: more samples would only
     # confirm it. Stopping there gives the same majority as sampling to the cap, for fewer calls.
     settled = rule.settle and top - second > rule.max_samples - tried
     return settled or lead_confidence(top, second) >= rule.confidence
+
+
+def _futile(top: int, n_samples: int, tried: int, rule: StopRule) -> bool:
+    """Whether no continuation to the cap can pass the vote test: not even every remaining sample agreeing with
+    the top answer (the best any answer can do; a sample that fails or abstains only lowers the count)."""
+    left = rule.max_samples - tried
+    return rule.futility and left > 0 and not passes_vote_test(top + left, n_samples + left, rule)
 
 
 def _gold_decides(vote: Vote, rule: StopRule) -> bool:
@@ -139,7 +183,7 @@ def _gold_decides(vote: Vote, rule: StopRule) -> bool:
 
 
 def stop_reason(vote: Vote, rule: StopRule, tried: int | None = None) -> str | None:
-    """'gold', 'agreement' or 'cap' once sampling this problem may stop; None while it should go on.
+    """'gold', 'agreement', 'futile' or 'cap' once sampling this problem may stop; None while it should go on.
 
     `tried` counts failed calls too (default: the samples voted on), so a teacher that keeps failing still
     reaches the cap.
@@ -150,9 +194,23 @@ def stop_reason(vote: Vote, rule: StopRule, tried: int | None = None) -> str | N
             return "gold"
     elif vote.majority is not None and _decisive(vote.top_count, vote.second_count, vote.n_samples, tried, rule):
         return "agreement"
+    elif _futile(vote.top_count, vote.n_samples, tried, rule):
+        return "futile"
     if tried >= rule.max_samples:
         return "cap"
     return None
+
+
+def vote_decided(vote: Vote, rule: StopRule, reason: str | None) -> bool:
+    """Whether the majority of a problem whose sampling stopped for `reason` is kept.
+
+    Stopped on agreement: yes. Otherwise (cap, futile, gold, a budget stop) only if its samples pass the vote
+    test, with no posterior asked for: at the cap that is exactly what a fixed run of `max_samples` samples
+    filtered with the same threshold keeps. A futile stop never passes (the best continuation would not).
+    """
+    if vote.majority is None:
+        return False
+    return reason == "agreement" or passes_vote_test(vote.top_count, vote.n_samples, rule)
 
 
 def first_round_size(rule: StopRule, problem: Problem) -> int:
@@ -163,9 +221,11 @@ def first_round_size(rule: StopRule, problem: Problem) -> int:
 
 
 def next_round_size(vote: Vote, rule: StopRule, tried: int | None = None) -> int:
-    """The fewest further samples that could end sampling, if they all agree with the current majority.
+    """The fewest further samples after which sampling could end: by agreement if they all agree with the
+    current majority, or as futile if none of them does.
 
-    Asking for exactly that many (rather than one at a time) saves rounds; asking for more could waste calls.
+    No stop is possible inside a round of that size, so asking for exactly that many (rather than one at a time)
+    saves rounds and never a call, and the rule stops at the same sample as checking after every one.
     """
     tried = vote.n_samples if tried is None else tried
     if tried >= rule.max_samples:
@@ -178,7 +238,8 @@ def next_round_size(vote: Vote, rule: StopRule, tried: int | None = None) -> int
 def _fewest_to_stop(top: int, second: int, n_samples: int, tried: int, rule: StopRule) -> int:
     room = rule.max_samples - tried
     for k in range(1, room):
-        if _decisive(top + k, second, n_samples + k, tried + k, rule):
+        if (_decisive(top + k, second, n_samples + k, tried + k, rule)
+                or _futile(top, n_samples + k, tried + k, rule)):  # k samples that all abstain
             return k
     return room  # nothing short of the cap can stop it
 

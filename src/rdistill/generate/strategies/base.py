@@ -13,8 +13,8 @@ from typing import Protocol
 from rdistill.generate.options import GenerationOptions
 from rdistill.generate.templates import Templates, format_choices
 from rdistill.generate.trace_builder import Prompt
-from rdistill.generate.voting import (StopRule, answers_of, first_round_size, majority_vote, next_round_size,
-                                      stop_reason, vote_metadata)
+from rdistill.generate.voting import (answers_of, first_round_size, majority_vote, next_round_size, stop_reason,
+                                      vote_decided, vote_metadata)
 from rdistill.records import Problem, Trace
 
 
@@ -66,7 +66,7 @@ class SampledStrategy(Strategy):
         return self._annotate(problem, [t for t in traces if t is not None], {})
 
     async def _run_adaptive(self, problem: Problem, ctx: ProblemContext) -> list[Trace]:
-        rule = StopRule(self.options.vote_threshold, self.options.max_samples, self.options.adaptive_gold)
+        rule = self.options.stop_rule()
         traces: list[Trace] = []
         tried, batch = 0, first_round_size(rule, problem)
         while True:
@@ -86,11 +86,14 @@ class SampledStrategy(Strategy):
     def _annotate(self, problem: Problem, traces: list[Trace], extra: dict) -> list[Trace]:
         with_votes = self.votes and (self.options.adaptive or self.samples() > 1)
         vote = majority_vote(answers_of(traces), problem) if with_votes else None
+        # Adaptive: whether the vote is kept (agreement, or the vote test passes where sampling stopped otherwise).
+        decided = (vote_decided(vote, self.options.stop_rule(), extra.get("adaptive_stop"))
+                   if vote is not None and self.options.adaptive else None)
         out = []
         for position, trace in enumerate(traces):
             metadata = {**trace.metadata, **extra}
             if vote is not None:
-                metadata.update(vote_metadata(vote, position))
+                metadata.update(vote_metadata(vote, position, decided, drop_undecided=not self.options.keep_undecided))
                 metadata["agrees_with_gold"] = trace.correct
             out.append(trace.model_copy(update={"metadata": metadata}))
         return out
