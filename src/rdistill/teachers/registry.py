@@ -4,6 +4,8 @@
     anthropic:MODEL         anthropic:MODEL@BASE_URL
     llamacpp:/path/model.gguf
     hf:ORG/NAME or hf:DIR   offline:NAME   (real small models shipped as PyPI packages)
+    llamaserver:offline:NAME   llamaserver:/path/model.gguf   llamaserver:/path/to/lora-student
+                            (llama.cpp's llama-server: parallel slots, continuous batching)
 
 A bare path to a folder (a trained student) means `hf:`; a bare path to a .gguf file means `llamacpp:`.
 """
@@ -24,6 +26,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "llamacpp": ("rdistill.teachers.llamacpp_backend", "LlamaCppBackend"),
     "hf": ("rdistill.teachers.hf_backend", "HFBackend"),
     "offline": ("rdistill.teachers.llamacpp_backend", "offline_backend"),
+    "llamaserver": ("rdistill.teachers.llamaserver_backend", "LlamaServerBackend"),
 }
 
 

@@ -1,0 +1,464 @@
+"""`llamaserver:X`: a local GGUF model served by llama.cpp's own `llama-server`, many requests decoded at once.
+
+    llamaserver:offline:NAME        a catalog model (offline.py), e.g. llamaserver:offline:qwen2.5-coder-0.5b-instruct
+    llamaserver:/path/model.gguf    any GGUF file
+    llamaserver:/path/student       a LoRA student made by `rdistill train` from a catalog GGUF: its adapter is
+                                    exported to GGUF once (cached in the folder as adapter.gguf, rebuilt when the
+                                    adapter changes) and served on top of the base GGUF with `--lora`
+
+The backend starts one llama-server child process on loopback when the first request arrives (parallel slots,
+continuous batching, prompt-prefix reuse) and stops it on `aclose()` or at interpreter exit. On a small CPU
+machine several sequences decoded together are several times faster than one at a time, so this is the way to
+evaluate or generate with local models; `offline:NAME` / `llamacpp:FILE` answer one request at a time.
+
+Decoding: greedy at temperature 0; otherwise plain temperature + top-p sampling (llama.cpp's extra top-k and
+min-p filters are switched off, as the `hf:` backend and the OpenAI API sample), seeded per request with the
+request's effective seed, so a seeded sample does not depend on the order requests arrive in. Is an answer the
+same alone as in a batch? Only as far as llama.cpp's arithmetic is: flash attention is off by default because
+its CPU kernel rounds differently in a batch; with that, SmolLM2 (Q4_1) gave identical greedy answers at 1 and 16
+slots (16/16), while Qwen2.5 Q4_K_M, whose Q5_0/Q4_K layers use batched matmul kernels that round differently
+from the one-sequence ones, gave 14/16 (near-ties flipped). Run the same slots for runs you compare exactly.
+
+A final assistant message is continued, not answered (`continues_final_message`): the chat before it is rendered
+with the server's own template (`/apply-template`), the partial text is appended and `/completion` goes on from
+there; the completion holds only the new text. Local models cost $0; `seconds` is each request's wall time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import os
+import shlex
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from rdistill.errors import InputError, RdistillError
+from rdistill.teachers.base import Completion, Request, TeacherError, TokenLogprob, TransientError
+from rdistill.teachers.llama_server import LlamaServerError, LlamaServerProcess, default_threads
+
+log = logging.getLogger(__name__)
+
+HTTPX_INSTALL = "pip install httpx  (or: pip install 'rdistill[llamacpp]')"
+ADAPTER_GGUF = "adapter.gguf"
+# Models up to about 1B parameters (a GGUF of at most ~1 GB at 4-5 bits) decode 16 sequences at once well on a
+# CPU; larger ones get 8 slots, so their KV cache and per-step work stay modest.
+SMALL_MODEL_BYTES = 1_000_000_000
+DEFAULT_CTX_PER_SLOT = 2048
+FORMS = ("llamaserver:offline:NAME", "llamaserver:/path/model.gguf", "llamaserver:/path/to/student (a LoRA student "
+         "folder made by rdistill train from a catalog GGUF)")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """What one llama-server process serves, and the name the response cache and ledger know it by."""
+
+    gguf: Path
+    model_id: str
+    lora: Path | None = None
+    chat_template_file: Path | None = None
+    context_length: int | None = None  # the model's trained context, when known
+
+
+# -------------------------------------------------------------------------------------------- model strings
+
+def resolve_target(target: str, *, lora_scale: float = 1.0) -> ServedModel:
+    """What `llamaserver:TARGET` serves: a catalog model, a .gguf file or a LoRA student folder."""
+    target = target.strip()
+    if target.startswith("offline:"):
+        from rdistill.teachers.offline import get_model, model_path
+
+        name = target.removeprefix("offline:")
+        entry = get_model(name)  # unknown names fail here with a did-you-mean, before any file work
+        return ServedModel(model_path(name), name, context_length=entry.context_length)
+    path = Path(target).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise InputError("GGUF model file not found", path=path)
+        from rdistill.teachers.llamacpp_backend import _file_identity
+
+        return ServedModel(path, _file_identity(path))
+    if path.is_dir():
+        return resolve_student(path, lora_scale=lora_scale)
+    if not target:
+        raise RdistillError("llamaserver: needs a model: " + "; ".join(FORMS))
+    raise RdistillError(f"llamaserver:{target}: not a catalog model, .gguf file or student folder; write it as one "
+                        "of " + "; ".join(FORMS))
+
+
+def student_adapter_dir(folder: Path) -> Path | None:
+    """The PEFT adapter of a student folder (OUT/adapter from `rdistill train`, or the folder itself)."""
+    for candidate in (folder / "adapter", folder):
+        if (candidate / "adapter_config.json").is_file():
+            return candidate
+    return None
+
+
+def resolve_student(folder: Path, *, lora_scale: float = 1.0) -> ServedModel:
+    adapter_dir = student_adapter_dir(folder)
+    if adapter_dir is None:
+        raise RdistillError(f"{folder} holds no LoRA adapter (no adapter/adapter_config.json): llamaserver: serves "
+                            "LoRA students of GGUF models; evaluate a fully fine-tuned student with hf:" f"{folder}")
+    base_path, base_id, context = _adapter_base(adapter_dir)
+    digest = adapter_digest(adapter_dir)
+    adapter_gguf = ensure_adapter_gguf(adapter_dir, base_path, folder, digest)
+    template = _student_chat_template(adapter_dir, base_path, adapter_gguf.parent)
+    scale = "" if lora_scale == 1.0 else f"x{lora_scale:g}"
+    model_id = f"{folder.resolve().name}@lora:{digest[:12]}{scale}+{base_id}"
+    return ServedModel(base_path, model_id, lora=adapter_gguf, chat_template_file=template, context_length=context)
+
+
+def _adapter_base(adapter_dir: Path) -> tuple[Path, str, int | None]:
+    """(base GGUF path, its identity, its context length) from the adapter's base_model_name_or_path."""
+    config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    base = str(config.get("base_model_name_or_path") or "")
+    if base.startswith("offline:"):
+        from rdistill.teachers.offline import get_model, model_path
+
+        name = base.removeprefix("offline:")
+        entry = get_model(name)
+        return model_path(name), name, entry.context_length
+    base_path = Path(base).expanduser()
+    if base_path.suffix == ".gguf" and base_path.is_file():
+        from rdistill.teachers.llamacpp_backend import _file_identity
+
+        return base_path, _file_identity(base_path), None
+    raise RdistillError(f"{adapter_dir}: the adapter's base model is {base or 'not recorded'!s}, not a GGUF model "
+                        "(offline:NAME): llamaserver: serves LoRA students of catalog GGUF models; evaluate this "
+                        f"one with hf:{adapter_dir.parent if adapter_dir.name == 'adapter' else adapter_dir}")
+
+
+def adapter_digest(adapter_dir: Path) -> str:
+    """SHA-256 over the adapter's config and weights: the student's identity and the export's cache key."""
+    from rdistill.train.export_gguf import EXPORT_FORMAT_VERSION
+
+    digest = hashlib.sha256(f"rdistill-lora-gguf-v{EXPORT_FORMAT_VERSION}\n".encode())
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        path = adapter_dir / name
+        if not path.is_file():
+            raise RdistillError(f"{adapter_dir} has no {name}: it is not a complete PEFT LoRA adapter")
+        digest.update(f"{name}:{path.stat().st_size}\n".encode())
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def ensure_adapter_gguf(adapter_dir: Path, base_gguf: Path, folder: Path, digest: str) -> Path:
+    """The adapter as a llama.cpp LoRA GGUF, exported once and cached in the student folder (adapter.gguf plus a
+    stamp naming the adapter's hash); re-exported when the adapter changes. A read-only folder caches it under
+    the rdistill cache instead."""
+    from rdistill.train.export_gguf import export_lora_to_gguf
+
+    for target in (folder / ADAPTER_GGUF, _cache_adapter_path(digest)):
+        stamp = target.with_name(target.name + ".json")
+        try:
+            if target.is_file() and json.loads(stamp.read_text(encoding="utf-8")).get("adapter_sha256") == digest:
+                return target
+        except (OSError, ValueError):
+            pass
+        try:
+            started = time.perf_counter()
+            export_lora_to_gguf(adapter_dir, base_gguf, target)
+            stamp.write_text(json.dumps({"adapter_sha256": digest, "adapter": str(adapter_dir.resolve()),
+                                         "base": str(base_gguf)}, indent=2) + "\n", encoding="utf-8")
+            log.info("exported %s to %s in %.1fs", adapter_dir, target, time.perf_counter() - started)
+            return target
+        except PermissionError:
+            log.info("%s is not writable; caching the adapter GGUF under the rdistill cache", target.parent)
+    raise RdistillError(f"cannot write the adapter GGUF for {adapter_dir} (the folder and the cache are read-only)")
+
+
+def _cache_adapter_path(digest: str) -> Path:
+    from rdistill.teachers.offline import default_cache_dir
+
+    return default_cache_dir().parent / "adapters" / f"{digest[:32]}.gguf"
+
+
+def _student_chat_template(adapter_dir: Path, base_gguf: Path, where: Path) -> Path | None:
+    """A template file for llama-server when the student was trained with a chat template other than the one
+    its base GGUF carries (e.g. rdistill's plain Q/A layout for a base model); None when they agree."""
+    template = _tokenizer_chat_template(adapter_dir)
+    if template is None:
+        return None
+    from rdistill.train.export_gguf import gguf_base_chat_template
+
+    if (gguf_base_chat_template(base_gguf) or "").strip() == template.strip():
+        return None
+    path = where / "adapter.chat_template.jinja"
+    try:
+        if not path.is_file() or path.read_text(encoding="utf-8") != template:
+            path.write_text(template, encoding="utf-8")
+    except PermissionError:
+        path = _cache_adapter_path(hashlib.sha256(template.encode()).hexdigest()).with_suffix(".jinja")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(template, encoding="utf-8")
+    return path
+
+
+def _tokenizer_chat_template(folder: Path) -> str | None:
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    try:
+        template = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8")).get("chat_template")
+    except (OSError, ValueError):
+        return None
+    if isinstance(template, list):  # several named templates: the default one
+        template = next((t.get("template") for t in template if t.get("name") == "default"), None)
+    return template if isinstance(template, str) and template.strip() else None
+
+
+def default_slots(gguf: Path) -> int:
+    return 16 if gguf.stat().st_size <= SMALL_MODEL_BYTES else 8
+
+
+# ---------------------------------------------------------------------------------------------------- backend
+
+class LlamaServerBackend:
+    provider = "llamaserver"
+    local = True
+    continues_final_message = True  # a final assistant message is continued (see the module docstring)
+
+    def __init__(self, target: str, *, slots: int | None = None, threads: int | None = None,
+                 ctx_per_slot: int | None = None, lora_scale: float = 1.0, model_name: str | None = None,
+                 startup_timeout_s: float = 300.0, request_timeout_s: float = 600.0,
+                 log_dir: str | os.PathLike | None = None, flash_attn: str = "off",
+                 extra_args: Sequence[str] | str = ()):
+        try:
+            import httpx  # noqa: F401
+        except ImportError:
+            raise RdistillError(f"the llamaserver backend needs httpx: {HTTPX_INSTALL}") from None
+        if slots is not None and slots < 1:
+            raise RdistillError(f"slots must be at least 1, got {slots}")
+        self.target = target
+        self.served = resolve_target(target, lora_scale=lora_scale)
+        self.model = model_name or self.served.model_id
+        self.slots = slots or default_slots(self.served.gguf)
+        self.default_concurrency = self.slots
+        self.threads = threads or default_threads()
+        ctx = ctx_per_slot or DEFAULT_CTX_PER_SLOT
+        if self.served.context_length:
+            ctx = min(ctx, self.served.context_length)
+        self.ctx_per_slot = ctx
+        self.startup_timeout_s = startup_timeout_s
+        self.request_timeout_s = request_timeout_s
+        self.server = LlamaServerProcess(
+            self.served.gguf, slots=self.slots, ctx_per_slot=self.ctx_per_slot, threads=self.threads,
+            lora=[(self.served.lora, lora_scale)] if self.served.lora else (),
+            chat_template_file=self.served.chat_template_file, log_dir=log_dir, flash_attn=flash_attn,
+            extra_args=shlex.split(extra_args) if isinstance(extra_args, str) else extra_args)
+        self._start_lock = threading.Lock()
+        self._started = False
+        self._clients: dict[int, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"LlamaServerBackend(model={self.model!r}, slots={self.slots}, server={self.server!r})"
+
+    # -- the server -----------------------------------------------------------------------------------------
+
+    def start(self) -> LlamaServerProcess:
+        """Start the server now (the first request does it otherwise). A server that died is not restarted:
+        its requests fail with the reason, and a new backend starts a new one."""
+        with self._start_lock:
+            if not self._started:
+                self.server.start(ready_timeout_s=self.startup_timeout_s)
+                self._started = True
+            elif not self.server.alive():
+                raise self._died()
+        return self.server
+
+    def _died(self) -> LlamaServerError:
+        return LlamaServerError(f"llamaserver:{self.model}: the server stopped while serving; "
+                                f"{self.server.describe_exit()}")
+
+    async def _ready_server(self) -> LlamaServerProcess:
+        if self._started and self.server.alive():
+            return self.server
+        return await asyncio.to_thread(self.start)
+
+    # -- HTTP -------------------------------------------------------------------------------------------------
+
+    def _client(self):
+        import httpx
+
+        loop_id = id(asyncio.get_running_loop())
+        if loop_id not in self._clients:
+            limits = httpx.Limits(max_connections=max(self.slots * 2, 8), max_keepalive_connections=self.slots * 2)
+            self._clients[loop_id] = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.request_timeout_s, connect=10.0), limits=limits, trust_env=False)
+        return self._clients[loop_id]
+
+    async def close_loop_client(self) -> None:
+        """Close the running loop's HTTP client while that loop still runs (the server keeps running)."""
+        client = self._clients.pop(id(asyncio.get_running_loop()), None)
+        if client is not None:
+            await client.aclose()
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        import httpx
+
+        server = await self._ready_server()
+        try:
+            response = await self._client().post(f"{server.root_url}{path}", json=body)
+        except httpx.TimeoutException as e:
+            raise TransientError(f"request to llama-server timed out ({type(e).__name__})") from e
+        except httpx.TransportError as e:
+            if await asyncio.to_thread(self._exited_soon):
+                raise self._died() from None
+            raise TransientError(f"connection to llama-server failed: {e!r}") from e
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            if await asyncio.to_thread(self._exited_soon):
+                raise self._died() from None
+            raise TransientError(f"llama-server answered HTTP {response.status_code}: {_error_message(response)}",
+                                 status=response.status_code)
+        if response.status_code >= 400:
+            raise TeacherError(self._client_error(response))
+        try:
+            return response.json()
+        except ValueError:
+            raise TransientError(f"llama-server sent a response that is not JSON: {response.text[:200]!r}") from None
+
+    def _exited_soon(self, wait_s: float = 1.0) -> bool:
+        """True when the server process has ended (or ends within `wait_s`: a killed server's sockets close a
+        moment before the process can be reaped)."""
+        process = self.server.process
+        if process is None:
+            return False
+        try:
+            process.wait(timeout=wait_s)
+        except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired: still running
+            return False
+        return True
+
+    def _client_error(self, response) -> str:
+        message = _error_message(response)
+        hint = ""
+        try:
+            kind = response.json().get("error", {}).get("type", "")
+        except (ValueError, AttributeError):
+            kind = ""
+        if kind == "exceed_context_size_error" or "context size" in message:
+            hint = (f" (each of the {self.slots} slots holds {self.ctx_per_slot} tokens: pass a larger "
+                    "ctx_per_slot, or fewer max_tokens)")
+        return f"llamaserver:{self.model}: HTTP {response.status_code}: {message}{hint}"
+
+    # -- the Backend protocol --------------------------------------------------------------------------------
+
+    async def complete(self, request: Request) -> Completion:
+        start = time.perf_counter()
+        if request.messages and request.messages[-1][0] == "assistant":
+            completion = await self._continue(request)
+        else:
+            completion = await self._chat(request)
+        completion.seconds = time.perf_counter() - start
+        return completion
+
+    def _sampling(self, request: Request) -> dict[str, Any]:
+        p = request.params
+        body: dict[str, Any] = {
+            "temperature": p.temperature, "top_p": p.top_p,
+            # Plain temperature + top-p, as the OpenAI API and the hf: backend sample: no top-k / min-p cut.
+            "top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0,
+            # Reuse the KV of the longest prompt prefix a slot already holds (a shared system prompt, say).
+            "cache_prompt": True,
+        }
+        if p.stop:
+            body["stop"] = list(p.stop)
+        seed = request.effective_seed
+        if seed is not None:
+            body["seed"] = seed
+        return body
+
+    async def _chat(self, request: Request) -> Completion:
+        p = request.params
+        body = {"messages": request.message_dicts(), "max_tokens": p.max_tokens, "n": 1, **self._sampling(request)}
+        if p.top_logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = p.top_logprobs
+        data = await self._post("/v1/chat/completions", body)
+        choices = data.get("choices") or []
+        if not choices:
+            raise TransientError("llama-server sent no choices")
+        choice = choices[0]
+        usage = data.get("usage") or {}
+        return Completion(text=(choice.get("message") or {}).get("content") or "",
+                          prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                          completion_tokens=int(usage.get("completion_tokens") or 0),
+                          finish_reason=choice.get("finish_reason"), logprobs=_chat_logprobs(choice))
+
+    async def _continue(self, request: Request) -> Completion:
+        """Go on from a partial final assistant message: render the chat before it with the generation prompt,
+        append the partial text, and complete that raw prompt."""
+        p = request.params
+        *before, partial = request.message_dicts()
+        rendered = await self._post("/apply-template", {"messages": before})
+        prompt = rendered.get("prompt")
+        if not isinstance(prompt, str):
+            raise TransientError("llama-server's /apply-template sent no prompt")
+        body = {"prompt": prompt + partial["content"], "n_predict": p.max_tokens, **self._sampling(request)}
+        if p.top_logprobs:
+            body["n_probs"] = p.top_logprobs
+        data = await self._post("/completion", body)
+        stop_type = data.get("stop_type")
+        finish = "length" if stop_type == "limit" or (data.get("truncated") and stop_type != "eos") else "stop"
+        return Completion(text=data.get("content") or "",
+                          prompt_tokens=int(data.get("tokens_evaluated") or 0),
+                          completion_tokens=int(data.get("tokens_predicted") or 0),
+                          finish_reason=finish,
+                          logprobs=_completion_logprobs(data) if p.top_logprobs else None)
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            try:
+                await client.aclose()
+            except RuntimeError:  # a client of a loop that is already closed
+                pass
+        await asyncio.to_thread(self.server.stop)
+        with self._start_lock:
+            self._started = False
+
+
+def _error_message(response) -> str:
+    try:
+        error = response.json().get("error")
+        if isinstance(error, dict):
+            return str(error.get("message") or error)
+        if error:
+            return str(error)
+    except (ValueError, AttributeError):
+        pass
+    return response.text[:300]
+
+
+def _chat_logprobs(choice: dict[str, Any]) -> list[TokenLogprob] | None:
+    content = (choice.get("logprobs") or {}).get("content")
+    if not content:
+        return None
+    return [TokenLogprob(t["token"], float(t["logprob"]),
+                         [(a["token"], float(a["logprob"])) for a in t.get("top_logprobs") or []])
+            for t in content]
+
+
+def _completion_logprobs(data: dict[str, Any]) -> list[TokenLogprob] | None:
+    steps = data.get("completion_probabilities")
+    if not steps:
+        return None
+    out = []
+    for step in steps:
+        if "logprob" in step:  # current llama-server
+            top = [(a["token"], float(a["logprob"])) for a in step.get("top_logprobs") or []]
+            out.append(TokenLogprob(step["token"], float(step["logprob"]), top))
+        else:  # older builds report probabilities
+            probs = step.get("probs") or []
+            top = [(a["tok_str"], math.log(max(float(a["prob"]), 1e-45))) for a in probs]
+            chosen = next((lp for tok, lp in top if tok == step.get("content")), top[0][1] if top else 0.0)
+            out.append(TokenLogprob(step.get("content", ""), chosen, top))
+    return out
