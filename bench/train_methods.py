@@ -1,0 +1,153 @@
+"""Issue #5, acceptance 1 and 2: which training method teaches the SmolLM2-135M student to reason?
+
+Everything through the real CLI, on the built-in arithmetic task (1-4 steps):
+
+    rdistill data synth --task arithmetic --n 300 --steps 1-4 --seed 0 --split train -o W/train.jsonl
+    rdistill data synth --task arithmetic --n 100 --steps 1-4 --seed 1 --split test  -o W/heldout.jsonl
+    rdistill generate W/train.jsonl -o W/traces.jsonl --teacher T --strategy cot --samples 1 --max-tokens 256
+    rdistill filter W/traces.jsonl -o W/kept.jsonl --check-grounded --report W/filter.json
+    rdistill train W/kept.jsonl --student offline:smollm2-135m-instruct -m METHOD --full --lr 5e-5 --epochs 3 ...
+    rdistill eval --model W/METHOD --bench W/heldout.jsonl --prompt-style trained      (each student)
+    rdistill eval --model hf:offline:smollm2-135m-instruct --bench W/heldout.jsonl --prompt-style both
+    rdistill eval --model T --bench W/heldout.jsonl --prompt-style teacher            (the teacher, for scale)
+
+T is the offline Qwen2.5-Coder-1.5B GGUF served by llama-server (see bench/generate_and_filter.py; the response
+cache is shared with the other benches). Every student and the untrained baseline run in the same runtime
+(transformers, greedy, the same max tokens) on the same 100 held-out problems, which share no question with the
+training problems (the synth split is decided by a hash of the question). Prints a table and writes
+bench/results/train_methods.json.
+
+    python bench/train_methods.py [--n-train 300] [--heldout 100] [--methods cot_sft,answer_only,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(ROOT / "bench")]
+
+from generate_and_filter import served_teacher  # noqa: E402
+
+STUDENT = "offline:smollm2-135m-instruct"
+METHODS = ("answer_only", "cot_sft", "step_by_step", "curriculum")
+
+
+def rdistill(*args: str) -> float:
+    started = time.perf_counter()
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    print("+ rdistill " + " ".join(args), flush=True)
+    subprocess.run([sys.executable, "-m", "rdistill", *args], check=True, env=env)
+    return time.perf_counter() - started
+
+
+def summary(path: Path) -> dict:
+    return json.loads(path.with_name(path.name.removesuffix(".jsonl") + ".summary.json").read_text())
+
+
+def accuracy_entry(s: dict) -> dict:
+    acc = s["accuracy"]["accuracy"]
+    return {"value": acc["value"], "ci": acc.get("ci"), "n": acc.get("n"),
+            "correct": round(acc["value"] * acc["n"]) if acc["value"] is not None else None,
+            "by_steps": s["accuracy"].get("by_steps"), "unanswered": s["accuracy"].get("unanswered"),
+            "throughput": s.get("throughput")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n-train", type=int, default=300)
+    ap.add_argument("--heldout", type=int, default=100)
+    ap.add_argument("--steps", default="1-4")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--epochs", default="3")
+    ap.add_argument("--lr", default="5e-5")
+    ap.add_argument("--max-tokens", default="256")
+    ap.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-train-methods")
+    ap.add_argument("--base-url", help="a running llama-server for the teacher (else one is started)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reuse", action="store_true", help="keep methods already trained and evaluated in --work")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "train_methods.json")
+    args = ap.parse_args()
+    w = args.work
+    w.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # torch's intra-op threads in every subprocess
+    timings: dict[str, float] = {}
+    results: dict[str, dict] = {}
+
+    train, heldout = w / "train.jsonl", w / "heldout.jsonl"
+    rdistill("data", "synth", "--task", "arithmetic", "--n", str(args.n_train), "--steps", args.steps,
+             "--seed", "0", "--split", "train", "-o", str(train))
+    rdistill("data", "synth", "--task", "arithmetic", "--n", str(args.heldout), "--steps", args.steps,
+             "--seed", "1", "--split", "test", "-o", str(heldout))
+    with served_teacher(args.base_url, threads=args.threads, parallel=4) as teacher:
+        timings["generate"] = rdistill("generate", str(train), "-o", str(w / "traces.jsonl"), "--teacher", teacher,
+                                       "--strategy", "cot", "--samples", "1", "--max-tokens", args.max_tokens,
+                                       "--concurrency", "4", "--no-progress")
+        timings["eval_teacher"] = rdistill("eval", "--model", teacher, "--bench", str(heldout), "--prompt-style",
+                                           "teacher", "--role", "teacher", "--max-tokens", args.max_tokens,
+                                           "--faithfulness-n", "0", "--concurrency", "4",
+                                           "-o", str(w / "eval" / "teacher.jsonl"))
+        results["teacher"] = accuracy_entry(summary(w / "eval" / "teacher.jsonl"))
+    timings["filter"] = rdistill("filter", str(w / "traces.jsonl"), "-o", str(w / "kept.jsonl"), "--check-grounded",
+                                 "--report", str(w / "filter.json"))
+    kept = sum(1 for _ in (w / "kept.jsonl").open())
+
+    baseline = f"hf:{STUDENT}"
+    timings["eval_baseline"] = rdistill("eval", "--model", baseline, "--bench", str(heldout), "--prompt-style", "both",
+                                        "--role", "baseline", "--max-tokens", args.max_tokens, "--faithfulness-n", "0",
+                                        "-o", str(w / "eval" / "baseline.jsonl"))
+    for style in ("plain", "teacher"):
+        results[f"baseline[{style}]"] = accuracy_entry(summary(w / "eval" / f"baseline.{style}.jsonl"))
+
+    training: dict[str, dict] = {}
+    previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    for method in args.methods.split(","):
+        out = w / method
+        result = w / "eval" / f"{method}.jsonl"
+        if args.reuse and (out / "rdistill_train.json").is_file() and result.is_file():
+            # an interrupted bench: keep what finished (same work folder, same settings)
+            run = json.loads((out / "rdistill_train.json").read_text())
+            training[method] = previous.get("train", {}).get(method) or {"seconds": None, "metrics": run.get("metrics")}
+            timings.update({k: v for k, v in previous.get("timings_s", {}).items() if k.endswith(f"_{method}")})
+            results[method] = accuracy_entry(summary(result))
+            continue
+        timings[f"train_{method}"] = rdistill(
+            "train", str(w / "kept.jsonl"), "--student", STUDENT, "-m", method, "-o", str(out), "--full",
+            "--lr", args.lr, "--epochs", args.epochs, "--batch-size", "8", "--max-length", "512", "--save-steps", "1000",
+            "--seed", "0")
+        run = json.loads((out / "rdistill_train.json").read_text())
+        training[method] = {"seconds": timings[f"train_{method}"], "metrics": run.get("metrics")}
+        timings[f"eval_{method}"] = rdistill("eval", "--model", str(out), "--bench", str(heldout), "--prompt-style",
+                                             "trained", "--role", "student", "--max-tokens", args.max_tokens,
+                                             "--faithfulness-n", "0", "-o", str(result))
+        results[method] = accuracy_entry(summary(result))
+        write_record(args, kept, results, training, timings)
+    record = write_record(args, kept, results, training, timings)
+    print(f"\n{kept} kept traces from {args.n_train} problems; held-out n={args.heldout}")
+    print(f"{'model':24} {'accuracy':>9} {'95% CI':>16} {'n':>4}")
+    for name, r in record["results"].items():
+        lo, hi = r["ci"] or (float("nan"), float("nan"))
+        print(f"{name:24} {r['value']:9.3f} [{lo:.3f}, {hi:.3f}] {r['n']:>4}")
+    print(f"wrote {args.out}")
+
+
+def write_record(args, kept: int, results: dict, training: dict, timings: dict) -> dict:
+    record = {"student": STUDENT, "heldout_n": args.heldout, "train_problems": args.n_train, "kept_traces": kept,
+              "steps": args.steps, "training": {"full_finetune": True, "lr": args.lr, "epochs": args.epochs,
+                                                "batch_size": 8}, "results": results, "train": training,
+              "timings_s": timings, "host": {"cpus": os.cpu_count(), "machine": platform.machine(),
+                                             "load_average": os.getloadavg()}}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+if __name__ == "__main__":
+    main()
