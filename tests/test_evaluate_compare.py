@@ -81,3 +81,5 @@ def test_one_file_holds_one_model_and_prompt():
 def test_a_model_folder_is_a_student(tmp_path):
     assert infer_role(str(tmp_path), {"provider": "hf"}) == "student"
     assert infer_role("openai:gpt-4o", {"provider": "openai"}) is None
+    assert infer_role(f"llamaserver:{tmp_path}", {"provider": "llama-server"}) == "student"
+    assert infer_role("llamaserver:offline:smollm2-135m-instruct", {"provider": "llama-server"}) is None

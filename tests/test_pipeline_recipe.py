@@ -69,8 +69,11 @@ def test_embedded_quickstart_is_the_shipped_recipe_file_byte_for_byte():
 def test_quickstart_asks_for_what_the_issue_describes(monkeypatch):
     monkeypatch.chdir(REPO)
     recipe = load_quickstart(check_files=False).recipe
-    assert recipe.teacher.model == "offline:qwen2.5-coder-1.5b-instruct"
+    assert recipe.teacher.model == "llamaserver:offline:qwen2.5-coder-1.5b-instruct"
     assert recipe.student.model == "offline:qwen2.5-coder-0.5b-instruct"
+    # the untrained and the trained students run in the same runtime (llama.cpp, same GGUF base)
+    assert recipe.student.baseline_model == "llamaserver:offline:qwen2.5-coder-0.5b-instruct"
+    assert recipe.student.trained_model == "llamaserver:{folder}"
     assert set(recipe.train.methods) == {"answer_only", "cot_sft"}
     assert recipe.train.lora and recipe.train.lora_r == 16 and recipe.train.lora_alpha == 32
     assert recipe.generate.strategy == "domain:math" and recipe.generate.samples == 1
@@ -78,7 +81,10 @@ def test_quickstart_asks_for_what_the_issue_describes(monkeypatch):
     assert recipe.eval_models() == ["teacher", "baseline", "answer_only", "cot_sft"]
     train_steps = max(int(s) for s in recipe.data.train[0].steps.split("-"))
     harder = recipe.data.eval["harder"]
-    assert min(int(s) for s in harder.steps.split("-")) > train_steps  # more steps than any training problem
+    # more steps than any training trace: the synth problems have at most 4, and the filter drops longer traces
+    # (of the GSM8K problems mixed in)
+    assert recipe.filter.max_steps is not None and recipe.filter.max_steps <= train_steps
+    assert min(int(s) for s in harder.steps.split("-")) > train_steps
     transfer = recipe.data.eval["transfer"]
     assert transfer.bench in ("multiarith", "svamp") and transfer.limit >= 100
     assert Path(transfer.path) == (REPO.parent / "shared" / "data" / "multiarith").resolve()
@@ -197,7 +203,7 @@ def test_embedded_quickstart_paths_start_at_the_current_directory(tmp_path, monk
     assert f"{quickstart_path()}:" in message and "field 'data.eval.transfer.path'" in message
     assert "data.eval.transfer.path=PATH" in message  # the fix is in the message
     (tmp_path / "copy").mkdir()
-    loaded = load_quickstart(["data.eval.transfer.path=copy"])
+    loaded = load_quickstart(["data.eval.transfer.path=copy", "data.train.1.path=copy"])
     assert loaded.recipe.data.eval["transfer"].path == str(tmp_path / "copy") and loaded.embedded
 
 

@@ -86,7 +86,9 @@ def load_result_set(path: str | Path, role: str | None = None) -> ResultSet:
 
 def infer_role(model: str, run: dict) -> str | None:
     """A trained student is a model folder; the rest is unknown unless `--role` said so at eval time."""
-    if run.get("provider") == "hf" and Path(model.removeprefix("hf:")).expanduser().is_dir():
+    prefix, _, rest = model.partition(":")
+    folder = rest if prefix in ("hf", "llamaserver") else model
+    if Path(folder).expanduser().is_dir():  # a student folder, through transformers or llama-server + its LoRA
         return "student"
     return None
 
