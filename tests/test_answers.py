@@ -310,4 +310,4 @@ def test_math_verify_timeout_is_disabled_only_off_the_main_thread():
     worker.join()
     assert in_worker == [None]
     if sys.platform != "win32":
-        assert _math_verify_timeout() == 5
+        assert _math_verify_timeout() == 10
