@@ -56,14 +56,26 @@ def stage_lines(log: Path) -> dict[str, list[str]]:
 
 
 def group_alive(pgid: int) -> list[str]:
+    """Command lines of the live processes of a process group. Zombies (exited, not yet reaped by PID 1) are not
+    alive: they hold no memory and have an empty command line."""
     alive = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if os.getpgid(int(proc.name)) == pgid:
-                    alive.append((proc / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace"))
-            except (OSError, ProcessLookupError):
+                if os.getpgid(int(proc.name)) != pgid:
+                    continue
+                if (proc / "stat").read_text().rsplit(") ", 1)[1].startswith("Z"):
+                    continue
+                alive.append((proc / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace"))
+            except (OSError, ProcessLookupError, IndexError):
                 continue
+    return alive
+
+
+def wait_group_gone(pgid: int, within_s: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + within_s
+    while (alive := group_alive(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
     return alive
 
 
@@ -89,8 +101,7 @@ def attempt(command: list[str], run_dir: Path, log: Path, kill: tuple[str, float
             raise SystemExit(f"stage {kill[0]} finished before {kill[1]:g} s: kill it earlier")
     leftovers = []
     if killed:
-        time.sleep(1.0)
-        leftovers = group_alive(proc.pid)
+        leftovers = wait_group_gone(proc.pid)
     return {"command": command, "log": str(log), "returncode": proc.returncode, "killed": killed,
             "kill": f"{kill[0]}@{kill[1]:g}" if kill else None, "seconds": round(time.monotonic() - started, 1),
             "processes_left_after_kill": leftovers, "said": stage_lines(log)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rdistill.errors import InputError
-from rdistill.evaluate.compare import ComparisonError, compare, infer_role, result_set
+from rdistill.evaluate.comparison import ComparisonError, compare, infer_role, result_set
 
 GREEDY = {"temperature": 0.0, "top_p": 1.0, "max_tokens": 512, "samples": 1, "seed": 0}
 

@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
 from rdistill.errors import InputError  # noqa: E402
-from rdistill.evaluate.compare import ComparisonError, result_set  # noqa: E402
+from rdistill.evaluate.comparison import ComparisonError, result_set  # noqa: E402
 from rdistill.records import EvalResult, Usage  # noqa: E402
 from rdistill.report import build_report  # noqa: E402
 from rdistill.report.cost import serving_cost  # noqa: E402

@@ -6,7 +6,9 @@ Only this module prints. Every `RdistillError` becomes one line on stderr and ex
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -430,7 +432,7 @@ def eval_cmd(
     intervals, and reasoning quality (steps, arithmetic validity, faithfulness, coherence)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from rdistill.evaluate.compare import evaluate_baseline
+    from rdistill.evaluate.comparison import evaluate_baseline
     from rdistill.evaluate.options import EvalOptions
     from rdistill.evaluate.problems import bench_label, load_problems
     from rdistill.evaluate.runner import evaluate
@@ -578,7 +580,15 @@ def _run_pipeline(loaded, run_dir: Optional[Path], force: list[str], check: bool
     print_headline(out, result)
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    # Python's default for SIGTERM ends the process without unwinding: no atexit, so llama-server children and
+    # a stage's "running" record would be left as they are. As SystemExit the run stops like on Ctrl-C.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         app(args=argv, standalone_mode=False, prog_name="rdistill")
     except RdistillError as e:

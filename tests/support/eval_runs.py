@@ -9,7 +9,7 @@ from support.tiny_lm import save_tiny_lm
 
 
 def make_run_folder(root: Path) -> Path:
-    from rdistill.evaluate.compare import evaluate_baseline
+    from rdistill.evaluate.comparison import evaluate_baseline
     from rdistill.evaluate.options import EvalOptions
     from rdistill.evaluate.problems import load_problems
     from rdistill.evaluate.runner import evaluate

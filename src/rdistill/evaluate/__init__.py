@@ -11,26 +11,17 @@ Modules are imported on first use so that `import rdistill.evaluate` stays cheap
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rdistill._lazy import lazy_exports
 
-_EXPORTS = {
+__getattr__, __all__ = lazy_exports(__name__, {
     "EvalOptions": "rdistill.evaluate.options",
     "EvalRun": "rdistill.evaluate.runner",
     "evaluate": "rdistill.evaluate.runner",
     "open_model": "rdistill.evaluate.runner",
     "load_problems": "rdistill.evaluate.problems",
-    "evaluate_baseline": "rdistill.evaluate.compare",
-    "compare": "rdistill.evaluate.compare",
-    "load_result_set": "rdistill.evaluate.compare",
+    "evaluate_baseline": "rdistill.evaluate.comparison",
+    "compare": "rdistill.evaluate.comparison",
+    "load_result_set": "rdistill.evaluate.comparison",
     "accuracy_summary": "rdistill.evaluate.accuracy",
     "aggregate_quality": "rdistill.evaluate.metrics",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'rdistill.evaluate' has no attribute {name!r}")
+})

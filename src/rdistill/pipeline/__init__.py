@@ -17,10 +17,9 @@ Modules are imported on first use so that `import rdistill.pipeline` stays cheap
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rdistill._lazy import lazy_exports
 
-_EXPORTS = {
+__getattr__, __all__ = lazy_exports(__name__, {
     "Recipe": "rdistill.pipeline.recipe",
     "LoadedRecipe": "rdistill.pipeline.recipe",
     "RecipeError": "rdistill.pipeline.recipe",
@@ -31,12 +30,4 @@ _EXPORTS = {
     "plan_stages": "rdistill.pipeline.runner",
     "RunResult": "rdistill.pipeline.runner",
     "RunObserver": "rdistill.pipeline.runner",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'rdistill.pipeline' has no attribute {name!r}")
+})

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Annotated, Any, Iterator, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from rdistill.errors import InputError, RdistillError
 
@@ -156,31 +156,31 @@ class FilterSettings(_Strict):
     sandbox_memory_mb: int = Field(256, ge=16)
 
 
-class TrainCommon(_Strict):
-    """Training settings (rdistill.train.TrainSettings); set under `train:` for every method, or per method."""
+# The training knobs a recipe may set are TrainSettings' own fields (one list, kept in rdistill.train.settings),
+# less what the pipeline decides itself; a few keep their shorter recipe/CLI names.
+PIPELINE_DECIDES = ("student", "output_dir", "resume", "dataloader_workers")
+RECIPE_NAMES = {"learning_rate": "lr"}
 
-    lora: bool = True
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lr: float | None = None  # default: 2e-4 with LoRA, 2e-5 full
-    epochs: float = 3.0
-    max_steps: int | None = None
-    batch_size: int = 8
-    grad_accum: int = 1
-    max_length: int = 1024
-    packing: bool = False
-    seed: int = 0
-    system_prompt: str | None = None
-    save_steps: int = 100
-    save_total_limit: int | None = 2
-    logging_steps: int = 1
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
-    lr_scheduler: str = "cosine"
-    bf16: bool | None = None
-    gradient_checkpointing: bool = False
-    report_to: list[str] = Field(default_factory=list)
+
+def _train_common_fields() -> dict[str, Any]:
+    import dataclasses
+
+    from rdistill.train.settings import TrainSettings
+
+    hints = typing.get_type_hints(TrainSettings)
+    fields_: dict[str, Any] = {}
+    for f in dataclasses.fields(TrainSettings):
+        if f.name in PIPELINE_DECIDES:
+            continue
+        default = f.default if f.default_factory is dataclasses.MISSING else Field(default_factory=f.default_factory)
+        fields_[RECIPE_NAMES.get(f.name, f.name)] = (hints[f.name], default)
+    return fields_
+
+
+TrainCommon = create_model(
+    "TrainCommon", __base__=_Strict, __module__=__name__,
+    __doc__="Training settings (rdistill.train.TrainSettings); set under `train:` for every method, or per method.",
+    **_train_common_fields())
 
 
 SETTING_FIELDS = tuple(TrainCommon.model_fields)
@@ -810,14 +810,9 @@ def train_settings(recipe: Recipe, name: str, *, student: str, output_dir: Path,
     from rdistill.train import TrainSettings
 
     s = recipe.train.settings_for(name)
-    return TrainSettings(
-        student=student, output_dir=output_dir, lora=s["lora"], lora_r=s["lora_r"], lora_alpha=s["lora_alpha"],
-        lora_dropout=s["lora_dropout"], learning_rate=s["lr"], epochs=s["epochs"], max_steps=s["max_steps"],
-        batch_size=s["batch_size"], grad_accum=s["grad_accum"], max_length=s["max_length"], packing=s["packing"],
-        seed=s["seed"], system_prompt=s["system_prompt"], resume=resume, save_steps=s["save_steps"],
-        save_total_limit=s["save_total_limit"], logging_steps=s["logging_steps"], warmup_ratio=s["warmup_ratio"],
-        weight_decay=s["weight_decay"], lr_scheduler=s["lr_scheduler"], bf16=s["bf16"],
-        gradient_checkpointing=s["gradient_checkpointing"], report_to=list(s["report_to"]))
+    renamed = {recipe_name: name_ for name_, recipe_name in RECIPE_NAMES.items()}
+    values = {renamed.get(k, k): (list(v) if isinstance(v, list) else v) for k, v in s.items()}
+    return TrainSettings(student=student, output_dir=output_dir, resume=resume, **values)
 
 
 def eval_options(recipe: Recipe, role: str, prompt_style: str = "teacher"):

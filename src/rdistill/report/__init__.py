@@ -4,7 +4,7 @@
     files = build_report(["results/teacher.jsonl", "results/student.jsonl"], "report/")
 
 Writes REPORT_DIR/report.md (+ plots/*.png), REPORT_DIR/report.html (plots embedded, no external assets) and
-REPORT_DIR/report.json (every number shown). The results must be fairly comparable (compare.py) unless
+REPORT_DIR/report.json (every number shown). The results must be fairly comparable (evaluate/comparison.py) unless
 `allow_mismatch` is set.
 """
 
@@ -38,7 +38,7 @@ def build_report(inputs: list[str | Path], out_dir: str | Path, *, ledgers: list
     """Build the report from result files and/or run folders. `roles` maps a model (as evaluated) to teacher,
     baseline or student, overriding what was recorded at evaluation time."""
     from rdistill.errors import InputError
-    from rdistill.evaluate.compare import compare, load_result_set
+    from rdistill.evaluate.comparison import compare, load_result_set
     from rdistill.evaluate.options import ROLES
     from rdistill.jsonl import atomic_writer
     from rdistill.report.data import report_data

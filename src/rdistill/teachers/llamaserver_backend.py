@@ -41,6 +41,7 @@ from typing import Any, Sequence
 
 from rdistill.errors import InputError, RdistillError
 from rdistill.teachers.base import Completion, Request, TeacherError, TokenLogprob, TransientError
+from rdistill.teachers.http_base import LoopClients
 from rdistill.teachers.llama_server import LlamaServerError, LlamaServerProcess, default_threads
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ def _tokenizer_chat_template(folder: Path) -> str | None:
 
 # ---------------------------------------------------------------------------------------------------- backend
 
-class LlamaServerBackend:
+class LlamaServerBackend(LoopClients):
     provider = "llamaserver"
     local = True
     continues_final_message = True  # a final assistant message is continued (see the module docstring)
@@ -254,7 +255,7 @@ class LlamaServerBackend:
             extra_args=shlex.split(extra_args) if isinstance(extra_args, str) else extra_args)
         self._start_lock = threading.Lock()
         self._started = False
-        self._clients: dict[int, Any] = {}
+        LoopClients.__init__(self)
 
     def __repr__(self) -> str:
         return f"LlamaServerBackend(model={self.model!r}, slots={self.slots}, server={self.server!r})"
@@ -283,21 +284,15 @@ class LlamaServerBackend:
 
     # -- HTTP -------------------------------------------------------------------------------------------------
 
-    def _client(self):
+    def _make_client(self):
         import httpx
 
-        loop_id = id(asyncio.get_running_loop())
-        if loop_id not in self._clients:
-            limits = httpx.Limits(max_connections=max(self.slots * 2, 8), max_keepalive_connections=self.slots * 2)
-            self._clients[loop_id] = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.request_timeout_s, connect=10.0), limits=limits, trust_env=False)
-        return self._clients[loop_id]
+        limits = httpx.Limits(max_connections=max(self.slots * 2, 8), max_keepalive_connections=self.slots * 2)
+        return httpx.AsyncClient(timeout=httpx.Timeout(self.request_timeout_s, connect=10.0), limits=limits,
+                                 trust_env=False)
 
-    async def close_loop_client(self) -> None:
-        """Close the running loop's HTTP client while that loop still runs (the server keeps running)."""
-        client = self._clients.pop(id(asyncio.get_running_loop()), None)
-        if client is not None:
-            await client.aclose()
+    async def _close_client(self, client) -> None:
+        await client.aclose()
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         import httpx
@@ -413,12 +408,8 @@ class LlamaServerBackend:
                           logprobs=_completion_logprobs(data) if p.top_logprobs else None)
 
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, {}
-        for client in clients.values():
-            try:
-                await client.aclose()
-            except RuntimeError:  # a client of a loop that is already closed
-                pass
+        """Close every loop's HTTP client, then stop the server."""
+        await self.close_all_clients()
         await asyncio.to_thread(self.server.stop)
         with self._start_lock:
             self._started = False
