@@ -118,10 +118,12 @@ def main() -> None:
             timings.update({k: v for k, v in previous.get("timings_s", {}).items() if k.endswith(f"_{method}")})
             results[method] = accuracy_entry(summary(result))
             continue
+        # --reuse: a training run an earlier bench left unfinished continues from its last checkpoint
+        resume = ["--resume"] if args.reuse and (out / "checkpoints").is_dir() else []
         timings[f"train_{method}"] = rdistill(
             "train", str(w / "kept.jsonl"), "--student", STUDENT, "-m", method, "-o", str(out), "--full",
             "--lr", args.lr, "--epochs", args.epochs, "--batch-size", "8", "--max-length", "512", "--save-steps", "1000",
-            "--seed", "0")
+            "--seed", "0", *resume)
         run = json.loads((out / "rdistill_train.json").read_text())
         training[method] = {"seconds": timings[f"train_{method}"], "metrics": run.get("metrics")}
         timings[f"eval_{method}"] = rdistill("eval", "--model", str(out), "--bench", str(heldout), "--prompt-style",
