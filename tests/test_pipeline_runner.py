@@ -217,6 +217,8 @@ def test_the_plan_orders_stages_so_each_reads_only_finished_ones(tmp_path):
     ("teacher.model=offline:gemma-3-270m", {"generate", "eval:teacher:heldout"}),
     ("eval.batch_size=2", set()),  # throughput only
     ("teacher.concurrency=2", set()),
+    ("teacher.backend_options={slots: 4}", set()),  # speed, not answers
+    ("student.backend_options={slots: 4, threads: 1}", set()),
 ])
 def test_a_recipe_change_changes_the_configuration_of_exactly_the_stages_it_concerns(tmp_path, override, changed):
     before, after = keys([], tmp_path), keys([override], tmp_path)
@@ -304,3 +306,13 @@ def test_headline_table_names_models_by_recipe_name_and_prints_unwrapped(tmp_pat
     lines = [line for line in text.splitlines() if "baseline [plain]" in line]
     assert len(lines) == 1 and "30% [20%–40%] n=100 *" in lines[0] and "* the baseline" in text
     assert headline["rows"][1]["baseline_used_on"] == ["heldout", "harder"]
+
+
+def test_students_are_served_with_the_students_backend_options_and_the_teacher_with_its_own(tmp_path):
+    from rdistill.pipeline.stages import eval_backend_options
+
+    loaded = load_recipe_text(MINIMAL, base_dir=tmp_path, overrides=[
+        "teacher.backend_options={slots: 8}", "student.backend_options={slots: 32, threads: 4}"])
+    assert eval_backend_options(loaded.recipe, "teacher") == {"slots": 8}
+    for model in ("baseline", "cot_sft"):
+        assert eval_backend_options(loaded.recipe, model) == {"slots": 32, "threads": 4}

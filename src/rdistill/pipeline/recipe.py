@@ -120,6 +120,9 @@ class StudentConfig(_Strict):
     model: str  # what training starts from: offline:NAME, hf:ORG/NAME or a model folder
     baseline_model: str | None = None  # how the untrained student is served for evaluation (default: model)
     trained_model: str = "{folder}"  # how a trained student is served for evaluation; {folder} is its folder
+    # Passed to the backend that serves the untrained and the trained students for evaluation, like the teacher's:
+    # e.g. {slots: 32, threads: 16} for llamaserver: on a big machine. Speed only, not part of any key.
+    backend_options: dict[str, Any] = Field(default_factory=dict)
 
 
 # -- stages --------------------------------------------------------------------------------------------------------

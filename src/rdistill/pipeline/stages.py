@@ -321,6 +321,12 @@ def eval_model_string(recipe: Recipe, model: str, run_dir: Path) -> str:
     return recipe.student.trained_model.replace("{folder}", str(run_dir / "train" / model))
 
 
+def eval_backend_options(recipe: Recipe, model: str) -> dict[str, Any]:
+    """The teacher is served with the teacher's backend options; the untrained and trained students with the
+    student's."""
+    return dict(recipe.teacher.backend_options if model == "teacher" else recipe.student.backend_options)
+
+
 def run_eval(ctx: StageContext, model: str, set_name: str) -> StageResult:
     from rdistill.evaluate.runner import evaluate
 
@@ -328,9 +334,8 @@ def run_eval(ctx: StageContext, model: str, set_name: str) -> StageResult:
     role, styles = ROLE_STYLES.get(model, ("student", ["trained"]))
     spec = eval_model_string(recipe, model, ctx.run_dir)
     problems = load_records(ctx.output("data", f"eval/{set_name}.jsonl"), Problem)
-    options = recipe.teacher.backend_options if model == "teacher" else {}
     client = ctx.clients.get(spec, batch_size=recipe.eval.batch_size, concurrency=recipe.eval.concurrency,
-                             backend_options=options)
+                             backend_options=eval_backend_options(recipe, model))
     outputs: dict[str, str] = {}
     usage = {"calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
     detail: dict[str, Any] = {"model": spec, "role": role, "set": set_name, "problems": len(problems)}
