@@ -85,3 +85,25 @@ def test_popen_tied_passes_through_arguments_and_errors(tmp_path):
     assert done.communicate(timeout=30)[0].strip() == "42"
     with pytest.raises(FileNotFoundError):
         child_process.popen_tied([str(tmp_path / "no-such-program")])
+
+
+def test_run_tied_returns_the_exit_code_and_stops_the_child_when_interrupted(monkeypatch):
+    assert child_process.run_tied([sys.executable, "-c", "raise SystemExit(3)"]) == 3
+    started = []
+    real_popen_tied = child_process.popen_tied
+
+    def popen_then_interrupt(*args, **kwargs):
+        proc = real_popen_tied(*args, **kwargs)
+        started.append(proc)
+
+        def interrupted_wait(timeout=None):
+            if timeout is None:  # the first, unbounded wait: as if Ctrl-C arrived during it
+                raise KeyboardInterrupt
+            return type(proc).wait(proc, timeout=timeout)
+        proc.wait = interrupted_wait
+        return proc
+
+    monkeypatch.setattr(child_process, "popen_tied", popen_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        child_process.run_tied(["sleep", "60"], stop_timeout_s=5)
+    assert started[0].returncode == -signal.SIGTERM  # terminated, and reaped

@@ -316,3 +316,21 @@ def test_students_are_served_with_the_students_backend_options_and_the_teacher_w
     assert eval_backend_options(loaded.recipe, "teacher") == {"slots": 8}
     for model in ("baseline", "cot_sft"):
         assert eval_backend_options(loaded.recipe, model) == {"slots": 32, "threads": 4}
+
+
+def test_a_failed_accelerate_launch_names_its_exit_code_and_log_tail(tmp_path, monkeypatch):
+    import sys
+    from types import SimpleNamespace
+
+    from rdistill.errors import RdistillError
+    from rdistill.pipeline import stages
+    from rdistill.pipeline.recipe import train_settings
+
+    loaded = load_recipe_text(MINIMAL, base_dir=tmp_path, overrides=["train.accelerate.num_processes=2"])
+    settings = train_settings(loaded.recipe, "cot_sft", student="offline:smollm2-135m-instruct",
+                              output_dir=tmp_path / "out")
+    failing = [sys.executable, "-c", "print('rank 1: out of memory'); raise SystemExit(7)"]
+    monkeypatch.setattr(stages, "launch_command", lambda launch, args: failing)
+    ctx = SimpleNamespace(recipe=loaded.recipe, work=tmp_path, observer=SimpleNamespace(note=lambda text: None))
+    with pytest.raises(RdistillError, match=r"exited with code 7; see .*: .*rank 1: out of memory"):
+        stages.launch_training(ctx, tmp_path / "clean.jsonl", settings, "cot_sft", {})

@@ -42,6 +42,22 @@ def popen_tied(*args, **kwargs) -> subprocess.Popen:
     return done.result()
 
 
+def run_tied(args, *, stop_timeout_s: float = 30.0, **kwargs) -> int:
+    """Run a tied child to its end and return its exit code. If this process is interrupted meanwhile (Ctrl-C,
+    SIGTERM as SystemExit) the child is terminated, then killed after `stop_timeout_s`, before the error goes on."""
+    proc = popen_tied(args, **kwargs)
+    try:
+        return proc.wait()
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.wait(timeout=stop_timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+
+
 def _ensure_spawner() -> None:
     global _spawner, _prctl
     with _lock:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rdistill.child_process import run_tied
 from rdistill.errors import InputError, RdistillError
 from rdistill.jsonl import atomic_writer, load_records, write_records
 from rdistill.pipeline.manifest import usage_from_ledger
@@ -300,10 +301,12 @@ def launch_training(ctx: StageContext, traces: Path, settings, method: str, opti
     with log_path.open("a", encoding="utf-8") as fh:
         fh.write("$ " + " ".join(cmd) + "\n")
         fh.flush()
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
+        # Tied: a launcher (and so its training processes) must not outlive a killed run, or it would go on
+        # writing into the stage's folder while the resumed run trains there too.
+        returncode = run_tied(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    if returncode != 0:
         tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
-        raise RdistillError(f"accelerate launch exited with code {proc.returncode}; see {log_path}: "
+        raise RdistillError(f"accelerate launch exited with code {returncode}; see {log_path}: "
                             + " | ".join(tail))
 
 
