@@ -12,7 +12,7 @@ The last attempt runs to the end. For every kill the script records what the nex
 manifest: the stages it skipped as finished, the stage it resumed (and, for generation and training, how much work
 it found), and the seconds the killed attempt had spent. It checks that no finished stage ran twice and that every
 killed stage resumed; it prints a table and writes bench/results/pipeline_resume-NAME.json (with the final
-manifest's per-stage seconds, so the run's timings come out of the same run).
+manifest's per-stage seconds and the report's headline table, so timings and accuracies come out of the same run).
 """
 
 from __future__ import annotations
@@ -170,11 +170,13 @@ def main() -> None:
     ok = all(checks) and all(e.get("status") == "done" for e in stages.values())
     print(f"\nall stages done: {all(e.get('status') == 'done' for e in stages.values())}; "
           f"every kill resumed without redoing a finished stage: {all(checks)}")
+    headline = args.run_dir / "report" / "headline.json"  # the report stage's table: accuracy, interval, n
     out = args.out or ROOT / "bench" / "results" / f"pipeline_resume-{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"bench": "pipeline_resume", "recipe": args.recipe or "quickstart (embedded)",
                                "overrides": args.overrides, "run_dir": str(args.run_dir), "ok": ok, "kills": rows,
                                "attempts": attempts, "stage_seconds": seconds,
+                               "headline": json.loads(headline.read_text()) if headline.is_file() else None,
                                "wall_seconds": round(sum(a["seconds"] for a in attempts), 1)}, indent=2),
                    encoding="utf-8")
     print(f"wrote {out}")

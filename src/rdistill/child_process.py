@@ -34,7 +34,7 @@ def supported() -> bool:
 
 def popen_tied(*args, **kwargs) -> subprocess.Popen:
     """subprocess.Popen(*args, **kwargs), with the child sent SIGTERM when this process dies (Linux)."""
-    if not supported() or "preexec_fn" in kwargs:
+    if not supported():
         return subprocess.Popen(*args, **kwargs)
     done: Future = Future()
     _requests.put((args, kwargs, done))
