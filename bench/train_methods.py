@@ -8,6 +8,7 @@ Everything through the real CLI, on the built-in arithmetic task (1-4 steps):
     rdistill filter W/traces.jsonl -o W/kept.jsonl --check-grounded --report W/filter.json
     rdistill train W/kept.jsonl --student offline:smollm2-135m-instruct -m METHOD --full --lr 5e-5 --epochs 3 ...
     rdistill eval --model W/METHOD --bench W/heldout.jsonl --prompt-style trained      (each student)
+    rdistill eval --model W/step_by_step ... --prompt-style trained --student-task rationale   (its other task)
     rdistill eval --model hf:offline:smollm2-135m-instruct --bench W/heldout.jsonl --prompt-style both
     rdistill eval --model T --bench W/heldout.jsonl --prompt-style teacher            (the teacher, for scale)
 
@@ -37,7 +38,16 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(ROOT / "bench")]
 from generate_and_filter import served_teacher  # noqa: E402
 
 STUDENT = "offline:smollm2-135m-instruct"
-METHODS = ("answer_only", "cot_sft", "step_by_step", "curriculum")
+# name in the results -> (method, its extra `rdistill train` arguments)
+METHODS = {
+    "answer_only": ("answer_only", []),
+    "cot_sft": ("cot_sft", []),
+    "step_by_step": ("step_by_step", []),
+    "curriculum": ("curriculum", []),  # 3 stages by steps, disjoint, 3 epochs each: the same 561 passes as cot_sft
+    # every stage keeps the easier ones; epochs 1,1,2 over 96/142/187 traces: 612 passes, about cot_sft's compute
+    "curriculum_accumulate": ("curriculum", ["--accumulate", "--stage-epochs", "1,1,2"]),
+}
+OTHER_TASKS = (("step_by_step", "rationale"),)  # also evaluated through this task, beside the method's own
 
 
 def rdistill(*args: str) -> float:
@@ -109,6 +119,9 @@ def main() -> None:
     training: dict[str, dict] = {}
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
     for method in args.methods.split(","):
+        if method not in METHODS:
+            ap.error(f"unknown method {method!r}: use some of {', '.join(METHODS)}")
+        train_method, extra = METHODS[method]
         out = w / method
         result = w / "eval" / f"{method}.jsonl"
         if args.reuse and (out / "rdistill_train.json").is_file() and result.is_file():
@@ -121,7 +134,7 @@ def main() -> None:
         # --reuse: a training run an earlier bench left unfinished continues from its last checkpoint
         resume = ["--resume"] if args.reuse and (out / "checkpoints").is_dir() else []
         timings[f"train_{method}"] = rdistill(
-            "train", str(w / "kept.jsonl"), "--student", STUDENT, "-m", method, "-o", str(out), "--full",
+            "train", str(w / "kept.jsonl"), "--student", STUDENT, "-m", train_method, "-o", str(out), "--full", *extra,
             "--lr", args.lr, "--epochs", args.epochs, "--batch-size", "8", "--max-length", "512", "--save-steps", "1000",
             "--seed", "0", *resume)
         run = json.loads((out / "rdistill_train.json").read_text())
@@ -131,6 +144,11 @@ def main() -> None:
                                              "--faithfulness-n", "0", "-o", str(result))
         results[method] = accuracy_entry(summary(result))
         write_record(args, kept, results, training, timings)
+    for method, task in OTHER_TASKS:
+        if method in results:
+            results[f"{method}[{task}]"] = other_task_entry(args, w, method, task, timings,
+                                                            previous.get("timings_s", {}))
+            write_record(args, kept, results, training, timings)
     record = write_record(args, kept, results, training, timings)
     print(f"\n{kept} kept traces from {args.n_train} problems; held-out n={args.heldout}")
     print(f"{'model':24} {'accuracy':>9} {'95% CI':>16} {'n':>4}")
@@ -138,6 +156,23 @@ def main() -> None:
         lo, hi = r["ci"] or (float("nan"), float("nan"))
         print(f"{name:24} {r['value']:9.3f} [{lo:.3f}, {hi:.3f}] {r['n']:>4}")
     print(f"wrote {args.out}")
+
+
+def other_task_entry(args, w: Path, method: str, task: str, timings: dict, previous_timings: dict) -> dict:
+    """The same student asked through another of its tasks (a step-by-step student's rationale: does the multi-task
+    student reason its way to the answer when asked to?). Same problems, runtime and decoding as every other row."""
+    result = w / "eval" / f"{method}.{task}.jsonl"
+    key = f"eval_{method}_{task}"
+    # --reuse keeps a result made after the student it evaluated was trained
+    if args.reuse and result.is_file() and (w / method / "rdistill_train.json").stat().st_mtime < result.stat().st_mtime:
+        if key in previous_timings:
+            timings[key] = previous_timings[key]
+    else:
+        timings[key] = rdistill(
+            "eval", "--model", str(w / method), "--bench", str(w / "heldout.jsonl"), "--prompt-style", "trained",
+            "--student-task", task, "--role", "student", "--max-tokens", args.max_tokens, "--faithfulness-n", "0",
+            "-o", str(result))
+    return accuracy_entry(summary(result))
 
 
 def write_record(args, kept: int, results: dict, training: dict, timings: dict) -> dict:

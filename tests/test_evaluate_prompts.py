@@ -128,3 +128,46 @@ def test_trained_style_refuses_a_model_that_is_not_a_student_folder(tmp_path):
         trained_prompt_format("offline:smollm2-135m-instruct")
     with pytest.raises(InputError, match="rdistill train"):
         trained_prompt_format(str(tmp_path))
+
+
+def test_a_multi_task_student_can_be_asked_through_another_of_its_tasks(tmp_path):
+    import json
+
+    from rdistill.evaluate.options import EvalOptions
+    from rdistill.evaluate.prompts import prompt_fingerprint
+    from rdistill.evaluate.runner import trained_prompt_format
+    from rdistill.train.prompting import RUN_CONFIG_FILE
+
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / RUN_CONFIG_FILE).write_text(json.dumps({"prompt": {
+        "system_prompt": None, "user_prefix": "[label] ",
+        "tasks": {"label": "[label] ", "rationale": "[rationale] "}}}))
+    problem = Problem(id="p", question="What is 2 + 3?", answer="5", answer_type="numeric")
+    answers = trained_prompt_format(str(student))
+    reasons = trained_prompt_format(str(student), "rationale")
+    assert build_messages(problem, "trained", prompt_format=answers) == (("user", "[label] What is 2 + 3?"),)
+    assert build_messages(problem, "trained", prompt_format=reasons) == (("user", "[rationale] What is 2 + 3?"),)
+    assert trained_prompt_format(str(student), "label") == answers
+    # the two ways of asking are told apart in every result
+    assert (prompt_fingerprint("trained", None, prompt_format=answers)
+            != prompt_fingerprint("trained", None, prompt_format=reasons))
+    with pytest.raises(InputError, match=r"no task 'next_step' \(its tasks: label, rationale\)"):
+        trained_prompt_format(str(student), "next_step")
+    with pytest.raises(InputError, match="trained prompt style"):
+        EvalOptions(prompt_style="teacher", student_task="rationale")
+
+
+def test_a_single_task_student_has_no_other_task_and_keeps_its_prompt_id(tmp_path):
+    import json
+
+    from rdistill.evaluate.runner import trained_prompt_format
+    from rdistill.train.prompting import RUN_CONFIG_FILE, PromptFormat
+
+    student = tmp_path / "student"
+    student.mkdir()
+    (student / RUN_CONFIG_FILE).write_text(json.dumps({"prompt": {"system_prompt": None, "user_prefix": ""}}))
+    with pytest.raises(InputError, match="trained on a single task"):
+        trained_prompt_format(str(student), "rationale")
+    # the record (and so the prompt id) of a single-task student is what it was before tasks were recorded
+    assert PromptFormat().to_json() == {"system_prompt": None, "user_prefix": ""}

@@ -149,3 +149,31 @@ def test_cli_eval_without_output_writes_under_runs(cli, tiny_model, tmp_path):
     [written] = (tmp_path / "runs" / "eval").glob("*.jsonl")
     assert written.name.endswith(".synth-arithmetic.plain.jsonl")
     assert len(load_records(written, EvalResult)) == 2 and summary_path_for(written).exists()
+
+
+def test_cli_eval_asks_a_multi_task_student_through_the_task_named(cli, tmp_path):
+    from rdistill.evaluate.comparison import load_result_set
+    from rdistill.train.prompting import RUN_CONFIG_FILE
+
+    student = save_tiny_lm(tmp_path / "student")
+    (student / RUN_CONFIG_FILE).write_text(json.dumps({"prompt": {
+        "system_prompt": None, "user_prefix": "[label] ", "tasks": {"label": "[label] ", "rationale": "[rationale] "}}}))
+    common = ("--bench", "synth:arithmetic", "--limit", "2", "--max-tokens", "4", "--faithfulness-n", "0",
+              "--prompt-style", "trained")
+    env = {"RDISTILL_CACHE": str(tmp_path / "cache")}
+    runs = {}
+    for task in (None, "rationale"):
+        out = tmp_path / f"{task}.jsonl"
+        proc = cli("eval", "--model", str(student), *common, *(["--student-task", task] if task else []),
+                   "-o", str(out), env=env)
+        assert proc.returncode == 0, proc.stderr
+        runs[task] = load_result_set(out)
+    assert {r.metadata["run"]["student_task"] for r in runs["rationale"].results} == {"rationale"}
+    assert runs[None].run["prompt_id"] != runs["rationale"].run["prompt_id"]
+    # a report shows them as two rows of the same student
+    assert (runs[None].prompt_style, runs["rationale"].prompt_style) == ("trained", "trained:rationale")
+
+    bad = tmp_path / "bad.jsonl"
+    proc = cli("eval", "--model", str(student), *common, "--student-task", "next_step", "-o", str(bad), env=env)
+    assert proc.returncode == 2
+    assert "no task 'next_step' (its tasks: label, rationale)" in proc.stderr and not bad.exists()

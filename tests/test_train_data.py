@@ -138,6 +138,17 @@ def test_curriculum_by_length_and_by_field_with_equal_scores_sharing_a_stage():
     assert len(one_level.stages) == 1  # two problems of the same difficulty are never split
 
 
+def test_accumulated_curriculum_keeps_the_easier_stages_in_every_later_one():
+    traces = [trace(question=f"q{i}", reasoning="x" * n, difficulty=d)
+              for i, (n, d) in enumerate([(30, 2), (10, 1), (20, 1), (40, 3)])]
+    recipe = _curriculum(traces, difficulty="field", stages=3, stage_epochs="1,1,2", accumulate=True)
+    assert [[e.trace_index for e in s.examples] for s in recipe.stages] == [[1, 2], [1, 2, 0], [1, 2, 0, 3]]
+    assert [s.name for s in recipe.stages] == ["stage 1 (field 1-1)", "stage 2 (field 1-2)", "stage 3 (field 1-3)"]
+    assert [s.epochs for s in recipe.stages] == [1.0, 1.0, 2.0]
+    assert recipe.options["accumulate"] is True
+    assert parse_options(get_method("curriculum"), parse_key_values(["accumulate=true"])).accumulate is True
+
+
 def test_curriculum_by_field_needs_the_field():
     with pytest.raises(RdistillError, match="no `difficulty`"):
         _curriculum([trace(difficulty=1), trace(question="b")], difficulty="field")

@@ -106,6 +106,7 @@ def test_step_by_step_records_the_label_prefix_and_packs(trained):
     result, _ = trained["step_by_step"]
     record = json.loads((result.output_dir / "rdistill_train.json").read_text())
     assert record["prompt"]["user_prefix"] == "[label] "
+    assert record["prompt"]["tasks"] == {"label": "[label] ", "rationale": "[rationale] "}
     assert record["method_options"] == {"rationale_weight": 1.0, "next_step": True}
     assert record["hyperparameters"]["packing"] is True
     assert record["data"]["examples"] > 2 * 12  # label + rationale per trace, plus one per step

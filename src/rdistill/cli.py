@@ -359,6 +359,7 @@ def train(
     difficulty: Optional[str] = typer.Option(None, help="curriculum: steps, length or field (default: steps)."),
     stages: Optional[int] = typer.Option(None, help="curriculum: number of stages (default: 3)."),
     stage_epochs: Optional[str] = typer.Option(None, help='curriculum: epochs per stage, e.g. "1,1,2".'),
+    accumulate: Optional[bool] = typer.Option(None, "--accumulate/--no-accumulate", help="curriculum: each stage also trains on the easier stages' traces (default: no)."),
     option: list[str] = typer.Option([], "-O", "--option", help="Any method option as KEY=VALUE (repeatable)."),
 ):
     """Train a student on teacher traces; writes a Hugging Face model folder with a model card and metrics.jsonl."""
@@ -370,7 +371,7 @@ def train(
     from rdistill.train.registry import parse_key_values
 
     method_flags = {"rationale_weight": rationale_weight, "next_step": next_step, "difficulty": difficulty,
-                    "stages": stages, "stage_epochs": stage_epochs}
+                    "stages": stages, "stage_epochs": stage_epochs, "accumulate": accumulate}
     options = {k: v for k, v in method_flags.items() if v is not None} | parse_key_values(option)
     settings = TrainSettings(
         student=student, output_dir=output, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
@@ -421,6 +422,7 @@ def eval_cmd(
     max_tokens: int = typer.Option(512, min=1, help="Token limit per answer."),
     prompt_style: str = typer.Option("teacher", help="teacher (the generation stage's system prompt), plain, trained (a student folder's own training prompt), or both (writes NAME.plain.jsonl and NAME.teacher.jsonl; the better one is the baseline)."),
     system_prompt: Optional[str] = typer.Option(None, help="A custom system prompt over the plain question (overrides --prompt-style)."),
+    student_task: Optional[str] = typer.Option(None, help="With --prompt-style trained: ask a multi-task student through this task instead of the one its method answers with (a step-by-step student: rationale)."),
     role: Optional[str] = typer.Option(None, help="teacher, baseline or student: how the report labels this model."),
     faithfulness_n: int = typer.Option(20, min=0, help="Problems that get the faithfulness and coherence probes (0: none)."),
     judge: Optional[str] = typer.Option(None, help="Model string of a judge that scores the steps the arithmetic checker cannot check."),
@@ -442,12 +444,13 @@ def eval_cmd(
         raise RdistillError("--prompt-style both compares the plain and the teacher prompt; drop --system-prompt")
     options = EvalOptions(prompt_style=style, system_prompt=system_prompt, samples=samples, temperature=temperature,
                           top_p=top_p, max_tokens=max_tokens, seed=seed, role=role, faithfulness_n=faithfulness_n,
-                          judge=judge)
+                          judge=judge, student_task=student_task)
     problems = load_problems(bench, path=path, split=split, limit=limit, seed=seed, steps=steps)
     label = bench_label(bench)
     if output is None:  # runs/ is where pipeline outputs live (and what git ignores)
         slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in f"{model}.{label}").strip("-.")
-        output = Path("runs") / "eval" / (f"{slug}.jsonl" if prompt_style == "both" else f"{slug}.{options.style}.jsonl")
+        asked = f"{options.style}.{student_task}" if student_task else options.style
+        output = Path("runs") / "eval" / (f"{slug}.jsonl" if prompt_style == "both" else f"{slug}.{asked}.jsonl")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as bars:
         tasks: dict[str, int] = {}

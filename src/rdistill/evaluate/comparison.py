@@ -67,14 +67,18 @@ def result_set(results: list[EvalResult], *, path: Path | None = None, role: str
         raise InputError("no results", path=where)
     runs = [r.metadata.get("run") or {} for r in results]
     for name, values in (("model", {r.model for r in results}), ("bench", {r.bench for r in results}),
-                         ("prompt_style", {run.get("prompt_style") for run in runs})):
+                         ("prompt_style", {run.get("prompt_style") for run in runs}),
+                         ("student_task", {run.get("student_task") for run in runs})):
         if len(values) > 1:
             raise InputError(f"mixes several values of {name} ({', '.join(sorted(map(str, values)))}); "
                              "keep one model, benchmark and prompt per file", path=where, field=name)
     first = results[0]
     run = runs[0]
-    return ResultSet(results=results, model=first.model, bench=first.bench,
-                     prompt_style=run.get("prompt_style") or "unknown", decoding=run.get("decoding") or {},
+    style = run.get("prompt_style") or "unknown"
+    if run.get("student_task"):  # a multi-task student asked through another task is another row of a report
+        style = f"{style}:{run['student_task']}"
+    return ResultSet(results=results, model=first.model, bench=first.bench, prompt_style=style,
+                     decoding=run.get("decoding") or {},
                      run=run, role=role or run.get("role") or infer_role(first.model, run), path=path)
 
 

@@ -28,6 +28,7 @@ class EvalOptions:
     truncation_points: tuple[float, ...] = TRUNCATION_POINTS
     early_answer_tokens: int = 32
     judge: str | None = None  # a model string scoring the steps the arithmetic checker cannot check
+    student_task: str | None = None  # trained style: ask a multi-task student through this task (e.g. "rationale")
 
     def __post_init__(self):
         if self.system_prompt is None and self.prompt_style not in PROMPT_STYLES:
@@ -42,6 +43,9 @@ class EvalOptions:
             raise InputError(f"must be >= 0, got {self.faithfulness_n}", field="faithfulness_n")
         if not self.truncation_points or any(not 0 <= p < 1 for p in self.truncation_points):
             raise InputError("truncation points must be fractions in [0, 1)", field="truncation_points")
+        if self.student_task is not None and self.style != "trained":
+            raise InputError("a student task needs the trained prompt style (--prompt-style trained)",
+                             field="student_task")
 
     @property
     def style(self) -> str:

@@ -106,7 +106,7 @@ def _evaluate(client, model_name: str, problems: list[Problem], bench: str, opti
     started = time.perf_counter()
     params = SamplingParams(temperature=options.effective_temperature, top_p=options.top_p,
                             max_tokens=options.max_tokens, seed=options.seed)
-    prompt_format = trained_prompt_format(model_name) if options.style == "trained" else None
+    prompt_format = trained_prompt_format(model_name, options.student_task) if options.style == "trained" else None
     messages = {p.id: build_messages(p, options.prompt_style, options.system_prompt, prompt_format=prompt_format)
                 for p in problems}
     requests = [Request(messages[p.id], params, sample_index=k) for p in problems for k in range(options.samples)]
@@ -140,8 +140,9 @@ def _evaluate(client, model_name: str, problems: list[Problem], bench: str, opti
     return EvalRun(results, summary)
 
 
-def trained_prompt_format(model: str):
-    """The prompt format of the student folder that `model` names (bare folder or PREFIX:FOLDER)."""
+def trained_prompt_format(model: str, task: str | None = None):
+    """The prompt format of the student folder that `model` names (bare folder or PREFIX:FOLDER), asking through
+    `task` when given (one of a multi-task student's tasks), else the way the method answers."""
     from rdistill.errors import InputError
     from rdistill.train.prompting import RUN_CONFIG_FILE, load_prompt_format
 
@@ -150,7 +151,8 @@ def trained_prompt_format(model: str):
         raise InputError(f"the trained prompt style needs a student folder made by `rdistill train` (with "
                          f"{RUN_CONFIG_FILE}); {model!r} is not one: use --prompt-style teacher or plain",
                          field="prompt_style")
-    return load_prompt_format(folder)
+    prompt_format = load_prompt_format(folder)
+    return prompt_format.for_task(task) if task is not None else prompt_format
 
 
 def _check_unique_ids(problems: list[Problem]) -> None:
@@ -169,7 +171,9 @@ def _run_info(client, model_name: str, options: EvalOptions) -> dict:
     return {"model_id": client.name, "provider": backend.provider, "local": bool(backend.local),
             "prompt_style": options.style, "prompt_id": prompt_fingerprint(
                 options.style, options.system_prompt,
-                prompt_format=trained_prompt_format(model_name) if options.style == "trained" else None),
+                prompt_format=(trained_prompt_format(model_name, options.student_task)
+                               if options.style == "trained" else None)),
+            "student_task": options.student_task,
             "decoding": options.decoding(), "role": options.role, "host": host_info(),
             "batch_size": getattr(backend, "batch_size", None), "concurrency": client.concurrency,
             "model": model_name}

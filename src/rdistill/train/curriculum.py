@@ -8,6 +8,10 @@ and cut into --stages groups of about equal size, in order. Traces with equal sc
 stage boundary never separates two problems of the same difficulty; with fewer distinct scores than stages there are
 fewer stages. Each stage trains for its own epochs (--stage-epochs "1,1,2", else --epochs) with its own learning-rate
 schedule, starting from the weights the previous stage ended with, as Orca 2 trains on one data set after another.
+
+With --accumulate (Spitkovsky et al.'s "baby steps"), each stage trains on its own group and every easier one, so the
+last stage sees all the data: disjoint stages end on the hardest traces only, and a small student then writes long
+chains for short problems too (measured in bench/results/train_methods.json).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class CurriculumOptions:
     difficulty: Literal["steps", "length", "field"] = "steps"
     stages: int = 3
     stage_epochs: str | None = None  # "1,1,2": epochs of each stage in order
+    accumulate: bool = False  # each stage also trains on the easier stages' traces
 
     def __post_init__(self):
         if self.stages < 1:
@@ -85,16 +90,19 @@ def recipe(data: TraceData, settings: TrainSettings, options: CurriculumOptions)
     scores = [difficulty_score(trace, options.difficulty, i) for i, trace in enumerate(data.traces)]
     epochs = parse_stage_epochs(options.stage_epochs) if options.stage_epochs else [None] * options.stages
     stages = []
+    seen: list[int] = []
     for group, stage_epochs in zip(stage_groups(scores, options.stages), epochs):
         if group:
-            low, high = scores[group[0]], scores[group[-1]]
+            seen += group
+            members = seen if options.accumulate else group
+            low, high = scores[members[0]], scores[members[-1]]
             stages.append(core.Stage(f"stage {len(stages) + 1} ({options.difficulty} {low:g}-{high:g})",
-                                     [examples[i] for i in group], stage_epochs))
+                                     [examples[i] for i in members], stage_epochs))
     if len(stages) < options.stages:
         log.warning("too few distinct difficulty levels for %d stages: training %d", options.stages, len(stages))
     return core.Recipe("curriculum", SUMMARY, stages, prompt,
                        {"difficulty": options.difficulty, "stages": options.stages,
-                        "stage_epochs": options.stage_epochs})
+                        "stage_epochs": options.stage_epochs, "accumulate": options.accumulate})
 
 
 def run(data: TraceData, settings: TrainSettings, options: CurriculumOptions, on_progress=None) -> core.TrainResult:

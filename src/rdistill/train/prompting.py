@@ -11,7 +11,7 @@ system prompt, Qwen2.5's too); recording `None` tells evaluation to leave it to 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,9 @@ RUN_CONFIG_FILE = "rdistill_train.json"
 class PromptFormat:
     system_prompt: str | None = None
     user_prefix: str = ""  # e.g. "[label] " for a distilling-step-by-step student answering with its label task
+    # A multi-task student's tasks that a bare question can be asked through, by name ("label", "rationale"):
+    # evaluation asks through `user_prefix` unless told another task (`for_task`).
+    tasks: dict[str, str] = field(default_factory=dict)
 
     def messages(self, question: str) -> list[dict[str, str]]:
         """The chat messages that ask `question`; render them with the student's chat template."""
@@ -33,10 +36,23 @@ class PromptFormat:
         return messages + [{"role": "user", "content": f"{self.user_prefix}{question}"}]
 
     def with_prefix(self, prefix: str) -> "PromptFormat":
-        return PromptFormat(self.system_prompt, prefix)
+        return PromptFormat(self.system_prompt, prefix, dict(self.tasks))
+
+    def with_tasks(self, tasks: dict[str, str]) -> "PromptFormat":
+        return PromptFormat(self.system_prompt, self.user_prefix, dict(tasks))
+
+    def for_task(self, task: str) -> "PromptFormat":
+        """The same prompt asking through another of the student's tasks (e.g. a step-by-step student's rationale)."""
+        if task not in self.tasks:
+            known = ", ".join(sorted(self.tasks)) or "none: it was trained on a single task"
+            raise InputError(f"the student has no task {task!r} (its tasks: {known})", field="student_task")
+        return PromptFormat(self.system_prompt, self.tasks[task], dict(self.tasks))
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.tasks:  # single-task students keep the record (and prompt ids) they always had
+            del data["tasks"]
+        return data
 
 
 def load_prompt_format(model_dir: str | Path) -> PromptFormat:
@@ -46,7 +62,7 @@ def load_prompt_format(model_dir: str | Path) -> PromptFormat:
         return PromptFormat()
     try:
         prompt = json.loads(path.read_text(encoding="utf-8"))["prompt"]
-        return PromptFormat(prompt.get("system_prompt"), prompt.get("user_prefix", ""))
+        return PromptFormat(prompt.get("system_prompt"), prompt.get("user_prefix", ""), dict(prompt.get("tasks") or {}))
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise InputError(f"cannot read the prompt format ({e})", path=path) from None
 

@@ -13,7 +13,9 @@ the learning rate means the same for every lambda. Real per-example loss weights
 sampling would need lambda to be a ratio of counts, and would repeat or drop examples to get it.
 
 At inference the student answers through the label task (short and fast, as in the paper): the "[label] " prefix
-is recorded in the run's prompt format, so evaluation asks the same way.
+is recorded in the run's prompt format, so evaluation asks the same way. The rationale task is recorded too:
+`rdistill eval --prompt-style trained --student-task rationale` asks the student for its reasoning instead, which
+shows whether the multi-task student can reason its way to the answer, not only state it.
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ def build_examples(data: TraceData, prompt: PromptFormat, options: StepByStepOpt
 def recipe(data: TraceData, settings: TrainSettings, options: StepByStepOptions) -> core.Recipe:
     prompt = PromptFormat(settings.system_prompt)
     return core.Recipe("step_by_step", SUMMARY, [core.Stage("all", build_examples(data, prompt, options))],
-                       prompt.with_prefix(LABEL_PREFIX),
+                       prompt.with_prefix(LABEL_PREFIX).with_tasks({"label": LABEL_PREFIX,
+                                                                    "rationale": RATIONALE_PREFIX}),
                        {"rationale_weight": options.rationale_weight, "next_step": options.next_step},
                        weighted=True)
 
