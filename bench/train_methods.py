@@ -149,13 +149,35 @@ def main() -> None:
             results[f"{method}[{task}]"] = other_task_entry(args, w, method, task, timings,
                                                             previous.get("timings_s", {}))
             write_record(args, kept, results, training, timings)
-    record = write_record(args, kept, results, training, timings)
+    paired = paired_differences(w, results)
+    record = write_record(args, kept, results, training, timings, paired)
     print(f"\n{kept} kept traces from {args.n_train} problems; held-out n={args.heldout}")
     print(f"{'model':24} {'accuracy':>9} {'95% CI':>16} {'n':>4}")
     for name, r in record["results"].items():
         lo, hi = r["ci"] or (float("nan"), float("nan"))
         print(f"{name:24} {r['value']:9.3f} [{lo:.3f}, {hi:.3f}] {r['n']:>4}")
+    print(f"\npaired on the same {args.heldout} problems (points, 95% interval, exact McNemar p):")
+    for name, against in paired.items():
+        print(f"{name:24} " + "   ".join(f"vs {ref}: {100 * d['difference']:+.0f} [{100 * d['ci'][0]:+.0f}, "
+                                          f"{100 * d['ci'][1]:+.0f}] p={d['p_value']:.2g}" for ref, d in against.items()))
     print(f"wrote {args.out}")
+
+
+def result_file(w: Path, name: str) -> Path:
+    """Where the results of a row of the table are: teacher, baseline[plain], cot_sft, step_by_step[rationale]."""
+    stem, _, task = name.removesuffix("]").partition("[")
+    return w / "eval" / (f"{stem}.{task}.jsonl" if task else f"{stem}.jsonl")
+
+
+def paired_differences(w: Path, results: dict) -> dict:
+    """Every trained student against answer_only and cot_sft, problem by problem (rdistill's paired statistics)."""
+    from rdistill.evaluate.comparison import load_result_set, paired_difference
+
+    sets = {name: load_result_set(result_file(w, name)) for name in results}
+    references = [r for r in ("answer_only", "cot_sft") if r in sets]
+    return {name: {ref: {k: v for k, v in paired_difference(sets[name], sets[ref]).items() if k != "against"}
+                   for ref in references if ref != name}
+            for name in sets if not (name == "teacher" or name.startswith("baseline")) and name != "answer_only"}
 
 
 def other_task_entry(args, w: Path, method: str, task: str, timings: dict, previous_timings: dict) -> dict:
@@ -175,11 +197,16 @@ def other_task_entry(args, w: Path, method: str, task: str, timings: dict, previ
     return accuracy_entry(summary(result))
 
 
-def write_record(args, kept: int, results: dict, training: dict, timings: dict) -> dict:
+REUSE_NOTE = ("--reuse: generate, eval_teacher, filter and eval_baseline ran again over a finished trace file and the "
+              "response cache, so their seconds are not what a first run costs; train_* and eval_* of each method are "
+              "from the run that trained and evaluated it")
+
+
+def write_record(args, kept: int, results: dict, training: dict, timings: dict, paired: dict | None = None) -> dict:
     record = {"student": STUDENT, "heldout_n": args.heldout, "train_problems": args.n_train, "kept_traces": kept,
               "steps": args.steps, "training": {"full_finetune": True, "lr": args.lr, "epochs": args.epochs,
-                                                "batch_size": 8}, "results": results, "train": training,
-              "timings_s": timings, "host": {"cpus": os.cpu_count(), "machine": platform.machine(),
+                                                "batch_size": 8}, "results": results, **({"paired": paired} if paired else {}), "train": training,
+              "timings_s": timings, **({"timings_note": REUSE_NOTE} if args.reuse else {}), "host": {"cpus": os.cpu_count(), "machine": platform.machine(),
                                              "load_average": os.getloadavg()}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")

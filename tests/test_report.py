@@ -130,3 +130,30 @@ def test_report_input_errors_name_the_file(tmp_path):
         build_report([bad], tmp_path / "r")
     with pytest.raises(InputError, match="no evaluation results found"):
         build_report([tmp_path], tmp_path / "r2")
+
+
+def test_each_student_gets_its_paired_difference_from_the_baseline_used(report):
+    data = json.loads(report.json.read_text())
+    [bench] = data["benches"]
+    used = next(row["label"] for row in bench["rows"] if row["baseline_used"])
+    [student] = [row for row in bench["rows"] if row["role"] == "student"]
+    [paired] = student["paired"]  # no teacher in this folder: the baseline used only
+    assert paired["against"] == used and paired["n"] == 6
+    assert all("paired" not in row for row in bench["rows"] if row["role"] != "student")
+    markdown = report.markdown.read_text()
+    assert "Paired differences on the same problems" in markdown and "McNemar" in markdown
+
+
+def test_paired_difference_matches_problems_by_id_and_uses_the_headline_verdict():
+    from rdistill.evaluate.comparison import paired_difference
+
+    def results(model, verdicts, order):
+        run = {"prompt_style": "teacher", "decoding": {}, "role": "student"}
+        return result_set([EvalResult(model=model, bench="b", problem_id=f"p{i}", question="q", answer="1",
+                                      prediction="x", correct=verdicts[i], metadata={"run": run}) for i in order])
+
+    student = results("s", [True, True, True, False, True], order=[4, 3, 2, 1, 0])
+    teacher = results("t", [True, False, False, False, False], order=[0, 1, 2, 3, 4])
+    d = paired_difference(student, teacher)
+    assert (d["n"], d["only_first"], d["only_second"]) == (5, 3, 0)
+    assert d["difference"] == pytest.approx(0.6) and d["against"] == "t [teacher]"

@@ -29,3 +29,30 @@ def bootstrap_interval(values: Sequence[float], *, iterations: int = 2000, alpha
     lo = means[int(alpha / 2 * iterations)]
     hi = means[min(iterations - 1, int((1 - alpha / 2) * iterations))]
     return (lo, hi)
+
+
+def mcnemar_exact_p(only_first: int, only_second: int) -> float:
+    """Two-sided exact McNemar test: under "no difference", each discordant problem (one model right, the other
+    wrong) is a fair coin, so the p-value is a binomial tail over the discordant pairs only."""
+    discordant = only_first + only_second
+    if discordant == 0:
+        return 1.0
+    tail = sum(math.comb(discordant, i) for i in range(min(only_first, only_second) + 1)) / 2 ** discordant
+    return min(1.0, 2 * tail)
+
+
+def paired_difference(first: Sequence[bool], second: Sequence[bool], *, seed: int = 0) -> dict:
+    """Accuracy of `first` minus accuracy of `second` on the same problems, in the same order.
+
+    Paired, because both models answered the same problems: the interval (percentile bootstrap over problems, as
+    for accuracies) and the exact McNemar p-value use the per-problem differences, which are much tighter than
+    two separate intervals when the models fail on the same hard problems."""
+    if len(first) != len(second):
+        raise ValueError(f"paired results need the same problems: {len(first)} vs {len(second)}")
+    diffs = [float(bool(a)) - float(bool(b)) for a, b in zip(first, second)]
+    only_first = sum(1 for d in diffs if d > 0)
+    only_second = sum(1 for d in diffs if d < 0)
+    n = len(diffs)
+    return {"difference": sum(diffs) / n if n else None, "ci": list(bootstrap_interval(diffs, seed=seed)) if n else None,
+            "n": n, "only_first": only_first, "only_second": only_second,
+            "p_value": mcnemar_exact_p(only_first, only_second)}

@@ -60,6 +60,18 @@ class ResultSet:
         return ResultSet(kept, self.model, self.bench, self.prompt_style, self.decoding, self.run, self.role, self.path)
 
 
+def paired_difference(first: ResultSet, second: ResultSet) -> dict:
+    """`first` minus `second` on the problems both answered, from each problem's headline verdict (the greedy
+    answer, or maj@k with several samples): difference, 95% interval, n and exact McNemar p (rdistill.stats)."""
+    from rdistill.evaluate.accuracy import outcomes
+    from rdistill.stats import paired_difference as paired
+
+    a = {o.problem_id: o.headline_correct for o in outcomes(first.results)}
+    b = {o.problem_id: o.headline_correct for o in outcomes(second.results)}
+    ids = sorted(a.keys() & b.keys())
+    return paired([a[i] for i in ids], [b[i] for i in ids]) | {"against": second.label}
+
+
 def result_set(results: list[EvalResult], *, path: Path | None = None, role: str | None = None) -> ResultSet:
     """One model, one benchmark, one prompt: anything else in a single file is refused."""
     where = str(path) if path else "results"

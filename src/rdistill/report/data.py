@@ -1,14 +1,15 @@
 """The numbers a report shows, as one JSON-able dict; markdown.py and html.py only lay them out.
 
 Per benchmark: one row per result set (teacher first, then baselines, then students), each accuracy with its
-95% bootstrap interval and n; which baseline prompt was chosen and why; accuracy by number of steps; the
+95% bootstrap interval and n; each student's paired difference from the teacher and the baseline used (interval
+and exact McNemar p over the same problems); which baseline prompt was chosen and why; accuracy by number of steps; the
 reasoning-quality metrics; and any fairness issue that was allowed. Then cost: teacher calls from the ledgers
 and serving cost per 1K generated tokens for every evaluated model.
 """
 
 from __future__ import annotations
 
-from rdistill.evaluate.comparison import BenchComparison, ResultSet
+from rdistill.evaluate.comparison import BenchComparison, ResultSet, paired_difference
 from rdistill.evaluate.metrics import QUALITY_METRICS, aggregate_quality
 from rdistill.report.cost import DEFAULT_HOURLY_USD, ledger_rows, serving_cost
 
@@ -40,6 +41,8 @@ def ordered(sets: list[ResultSet]) -> list[ResultSet]:
 
 def _bench(comparison: BenchComparison) -> dict:
     chosen_labels = {b["chosen"] for b in comparison.baselines.values()}
+    references = [s for s in ordered(comparison.sets)
+                  if s.role == "teacher" or (s.role == "baseline" and s.label in chosen_labels)]
     rows = []
     for s in ordered(comparison.sets):
         acc = s.accuracy
@@ -52,6 +55,9 @@ def _bench(comparison: BenchComparison) -> dict:
         if k > 1:
             row["pass_at_k"] = acc[f"pass@{k}"]
             row["sample_accuracy"] = acc["sample_accuracy"]
+        if s.role == "student":
+            # the gain that matters, measured on the same problems: against the baseline used and the teacher
+            row["paired"] = [paired_difference(s, ref) for ref in references]
         rows.append(row)
     decoding = comparison.sets[0].decoding if comparison.sets else {}
     return {"bench": comparison.bench, "n_problems": len(comparison.problem_ids), "decoding": decoding,

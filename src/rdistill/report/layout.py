@@ -54,6 +54,14 @@ def rate_text(entry: dict | None, percent: bool = True, digits: int = 1) -> str:
     return f"{value:.2f} [{lo:.2f}–{hi:.2f}] n={entry['n']}"
 
 
+def difference_text(entry: dict) -> str:
+    """"+14.0 [6.0–22.0] n=100": a paired difference in percentage points with its 95% interval and n."""
+    if entry.get("difference") is None:
+        return f"– (n={entry.get('n', 0)})"
+    lo, hi = entry["ci"]
+    return f"{100 * entry['difference']:+.1f} [{100 * lo:+.1f}–{100 * hi:+.1f}] n={entry['n']}"
+
+
 def _decoding_text(decoding: dict) -> str:
     if not decoding:
         return "not recorded"
@@ -109,6 +117,14 @@ def _bench_blocks(bench: dict, metric_names: dict[str, str]) -> list[Block]:
         row += [str(r["unanswered"]), str(r["errors"])]
         rows.append(row)
     out.append(Table(headers, rows, kinds))
+    paired_rows = [[r["label"], p["against"], difference_text(p), f"{p['only_first']} / {p['only_second']}",
+                    f"{p['p_value']:.3g}"] for r in bench["rows"] for p in r.get("paired", [])]
+    if paired_rows:
+        out.append(Paragraph("Paired differences on the same problems (student minus reference, in points; "
+                             "95% bootstrap interval; problems only the student / only the reference got right; "
+                             "exact McNemar p):"))
+        out.append(Table(["student", "against", "difference", "only student / only reference", "p"], paired_rows,
+                         ["text", "text", "text", "text", "text"]))
     out.append(Image(f"{_slug(name)}-accuracy.png", f"{name}: accuracy with 95% intervals", plots.accuracy_plot(bench)))
 
     out.append(Heading(3, "Accuracy by number of steps"))

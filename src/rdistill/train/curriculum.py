@@ -10,8 +10,9 @@ fewer stages. Each stage trains for its own epochs (--stage-epochs "1,1,2", else
 schedule, starting from the weights the previous stage ended with, as Orca 2 trains on one data set after another.
 
 With --accumulate (Spitkovsky et al.'s "baby steps"), each stage trains on its own group and every easier one, so the
-last stage sees all the data: disjoint stages end on the hardest traces only, and a small student then writes long
-chains for short problems too (measured in bench/results/train_methods.json).
+last stage sees all the data. Disjoint stages end on the hardest traces only, and a small student then writes long
+chains for short problems too: SmolLM2-135M wrote 3.9 steps for 1-step problems after disjoint stages, 1.6 with
+--accumulate, 1.4 after plain cot_sft (bench/results/train_methods.json).
 """
 
 from __future__ import annotations
