@@ -288,11 +288,18 @@ def test_headline_table_names_models_by_recipe_name_and_prints_unwrapped(tmp_pat
         return {"label": f"{model} [{style}]", "model": model, "role": role, "prompt_style": style,
                 "accuracy": acc(value), "baseline_used": used}
 
+    def paired(against, difference, p_value):
+        return {"against": against, "difference": difference, "ci": [difference - 0.08, difference + 0.08], "n": 100,
+                "only_first": 25, "only_second": 5, "p_value": p_value}
+
+    student = row("runs/quickstart/train/cot_sft", "student", "trained", 0.5)
+    student["paired"] = [paired("offline:qwen2.5-coder-1.5b-instruct [teacher]", -0.3, 0.0004),
+                         paired("hf:offline:qwen2.5-coder-0.5b-instruct [plain]", 0.2, 0.0011)]
     report = {"benches": [{"bench": b, "rows": [
         row("offline:qwen2.5-coder-1.5b-instruct", "teacher", "teacher", 0.8),
         row("hf:offline:qwen2.5-coder-0.5b-instruct", "baseline", "plain", 0.3, used=True),
         row("hf:offline:qwen2.5-coder-0.5b-instruct", "baseline", "teacher", 0.2),
-        row("runs/quickstart/train/cot_sft", "student", "trained", 0.5)]} for b in ("harder", "heldout")]}
+        dict(student, paired=[dict(d) for d in student["paired"]])]} for b in ("harder", "heldout")]}
     names = {"offline:qwen2.5-coder-1.5b-instruct": "teacher", "hf:offline:qwen2.5-coder-0.5b-instruct": "baseline",
              "runs/quickstart/train/cot_sft": "cot_sft"}
     headline = headline_rows(report, names=names, order=["heldout", "harder"])
@@ -303,9 +310,13 @@ def test_headline_table_names_models_by_recipe_name_and_prints_unwrapped(tmp_pat
                                                              tmp_path / "report", headline))
     text = buffer.getvalue()
     assert f"report: {tmp_path / 'report' / 'report.html'}" in text
-    lines = [line for line in text.splitlines() if "baseline [plain]" in line]
+    lines = [line for line in text.splitlines() if "baseline [plain]" in line and "│" in line]
     assert len(lines) == 1 and "30% [20%–40%] n=100 *" in lines[0] and "* the baseline" in text
     assert headline["rows"][1]["baseline_used_on"] == ["heldout", "harder"]
+    # the student's paired differences, named as the table names the models, one line per reference
+    assert "paired on the same problems" in text
+    assert "cot_sft vs teacher: heldout -30 points [-38, -22] p=0.0004; harder -30 points" in text
+    assert "cot_sft vs baseline [plain]: heldout +20 points [+12, +28] p=0.0011" in text
 
 
 def test_students_are_served_with_the_students_backend_options_and_the_teacher_with_its_own(tmp_path):

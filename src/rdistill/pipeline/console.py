@@ -132,6 +132,32 @@ def print_headline(out: Console, result: RunResult) -> None:
     if marked:
         table.caption = "* the baseline: the better of the untrained student's two prompts on that set"
         table.caption_justify = "left"
+    _print_wide(out, table)
+    for line in paired_lines(headline):
+        out.print(line, markup=False, soft_wrap=True)
+
+
+def paired_lines(headline: dict) -> list[str]:
+    """"cot_sft vs teacher: heldout +14 points [+6, +22] p=0.0013; ..." for every student and reference."""
+    lines = []
+    for row in headline["rows"]:
+        by_reference: dict[str, list[str]] = {}
+        for bench in headline["sets"]:
+            for d in row.get("paired", {}).get(bench, []):
+                if d.get("difference") is None:
+                    continue
+                lo, hi = d["ci"]
+                by_reference.setdefault(d["against"], []).append(
+                    f"{bench} {100 * d['difference']:+.0f} points [{100 * lo:+.0f}, {100 * hi:+.0f}] "
+                    f"p={d['p_value']:.2g}")
+        lines += [f"{row.get('name') or row['label']} vs {reference}: " + "; ".join(parts)
+                  for reference, parts in by_reference.items()]
+    if lines:
+        lines.insert(0, "paired on the same problems (student minus reference, 95% interval, exact McNemar p):")
+    return lines
+
+
+def _print_wide(out: Console, table: Table) -> None:
     from rich.measure import Measurement
 
     if out.is_terminal:

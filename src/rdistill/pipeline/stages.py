@@ -430,6 +430,12 @@ def headline_rows(report: dict, *, names: dict[str, str] | None = None, order: l
             if row.get("baseline_used"):  # the better of the baseline's prompts, per set
                 entry["baseline_used_on"].append(bench)
             entry["accuracy"][bench] = row["accuracy"]
+            if row.get("paired"):  # a student against the teacher and the baseline used, on the same problems
+                entry.setdefault("paired", {})[bench] = row["paired"]
+    for entry in rows.values():  # name what each student was compared with the way the table names it
+        for comparisons in entry.get("paired", {}).values():
+            for comparison in comparisons:
+                comparison["against"] = rows.get(comparison["against"], {}).get("name", comparison["against"])
     return {"sets": sets, "rows": list(rows.values())}
 
 
