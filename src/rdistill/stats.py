@@ -53,6 +53,6 @@ def paired_difference(first: Sequence[bool], second: Sequence[bool], *, seed: in
     only_first = sum(1 for d in diffs if d > 0)
     only_second = sum(1 for d in diffs if d < 0)
     n = len(diffs)
-    return {"difference": sum(diffs) / n if n else None, "ci": list(bootstrap_interval(diffs, seed=seed)) if n else None,
-            "n": n, "only_first": only_first, "only_second": only_second,
+    return {"difference": sum(diffs) / n if n else None,
+            "ci": list(bootstrap_interval(diffs, seed=seed)) if n else None, "n": n, "only_first": only_first, "only_second": only_second,
             "p_value": mcnemar_exact_p(only_first, only_second)}

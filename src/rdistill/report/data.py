@@ -2,8 +2,8 @@
 
 Per benchmark: one row per result set (teacher first, then baselines, then students), each accuracy with its
 95% bootstrap interval and n; each student's paired difference from the teacher and the baseline used (interval
-and exact McNemar p over the same problems); which baseline prompt was chosen and why; accuracy by number of steps; the
-reasoning-quality metrics; and any fairness issue that was allowed. Then cost: teacher calls from the ledgers
+and exact McNemar p over the same problems); which baseline prompt was chosen and why; accuracy by number of
+steps; the reasoning-quality metrics; and any fairness issue that was allowed. Then cost: teacher calls from the ledgers
 and serving cost per 1K generated tokens for every evaluated model.
 """
 

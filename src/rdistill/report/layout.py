@@ -55,11 +55,11 @@ def rate_text(entry: dict | None, percent: bool = True, digits: int = 1) -> str:
 
 
 def difference_text(entry: dict) -> str:
-    """"+14.0 [6.0–22.0] n=100": a paired difference in percentage points with its 95% interval and n."""
+    """"+14.0 [+6.0, +22.0] n=100": a paired difference in percentage points with its 95% interval and n."""
     if entry.get("difference") is None:
         return f"– (n={entry.get('n', 0)})"
     lo, hi = entry["ci"]
-    return f"{100 * entry['difference']:+.1f} [{100 * lo:+.1f}–{100 * hi:+.1f}] n={entry['n']}"
+    return f"{100 * entry['difference']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] n={entry['n']}"
 
 
 def _decoding_text(decoding: dict) -> str:
