@@ -15,10 +15,12 @@ Everything through the real CLI, on the built-in arithmetic task (1-4 steps):
 T is the offline Qwen2.5-Coder-1.5B GGUF served by llama-server (see bench/generate_and_filter.py; the response
 cache is shared with the other benches). Every student and the untrained baseline run in the same runtime
 (transformers, greedy, the same max tokens) on the same 100 held-out problems, which share no question with the
-training problems (the synth split is decided by a hash of the question). Prints a table and writes
+training problems (the synth split is decided by a hash of the question). METHODS below also lists variants
+(curriculum_accumulate: `-m curriculum --accumulate --stage-epochs 1,1,2`). Prints a table, then every student's
+paired difference from answer_only and cot_sft on the same problems (interval, exact McNemar p), and writes
 bench/results/train_methods.json.
 
-    python bench/train_methods.py [--n-train 300] [--heldout 100] [--methods cot_sft,answer_only,...]
+    python bench/train_methods.py [--n-train 300] [--heldout 100] [--methods cot_sft,answer_only,...] [--reuse]
 """
 
 from __future__ import annotations
