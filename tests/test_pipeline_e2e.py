@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, SHARED_DATA, run_cli
+from rdistill.jsonl import load_records
+from rdistill.records import EvalResult
 
 pytest.importorskip("torch")
 pytest.importorskip("trl")
@@ -151,6 +153,7 @@ train:
   methods:
     answer_only:
     cot_sft:
+    step_by_step: {{eval_tasks: [rationale]}}   # also asked through its rationale task
 eval:
   max_tokens: 24
   faithfulness_n: 0
@@ -159,26 +162,31 @@ eval:
     first = run_cli("run", str(recipe), "--run-dir", str(run_dir), env=env_for(tmp_path), timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
     assert f"report: {run_dir / 'report' / 'report.html'}" in first.stdout
-    for name in ("teacher", "baseline [plain]", "baseline [teacher]", "answer_only", "cot_sft"):
+    for name in ("teacher", "baseline [plain]", "baseline [teacher]", "answer_only", "cot_sft",
+                 "step_by_step [trained:rationale]"):
         assert name in first.stdout  # the headline table
-    assert "18 stage(s) ran, 0 skipped" in first.stdout
+    assert "22 stage(s) ran, 0 skipped" in first.stdout
 
     m = manifest(run_dir)
-    assert all(entry["status"] == "done" for entry in m["stages"].values()) and len(m["stages"]) == 18
+    assert all(entry["status"] == "done" for entry in m["stages"].values()) and len(m["stages"]) == 22
     assert m["teacher"]["generation"]["sha256"] and m["teacher"]["generation"]["offline"] == "smollm2-135m-instruct"
     assert m["stages"]["generate"]["usage"]["calls"] == 4 and m["stages"]["data"]["outputs"]["train"]["sha256"]
     assert m["seeds"]["generate"] == 0 and m["versions"]["torch"]
     assert {"run:data/train.jsonl", "run:data/eval/transfer.jsonl", "data.eval.transfer.path"} <= set(m["data_hashes"])
     headline = json.loads((run_dir / "report" / "headline.json").read_text())
-    assert headline["sets"] == ["heldout", "transfer", "harder"] and len(headline["rows"]) == 5
+    assert headline["sets"] == ["heldout", "transfer", "harder"] and len(headline["rows"]) == 7
     assert all(row["accuracy"][s]["n"] == 2 for row in headline["rows"] for s in headline["sets"])
     assert (run_dir / "train" / "cot_sft" / "rdistill_train.json").is_file()
+    rationale = load_records(run_dir / "eval" / "step_by_step" / "heldout" / "trained.rationale.jsonl", EvalResult)
+    assert {r.metadata["run"]["student_task"] for r in rationale} == {"rationale"}
+    students = [row for row in headline["rows"] if row["role"] == "student"]
+    assert all(len(row["paired"]["heldout"]) == 2 for row in students)  # against the teacher and the baseline used
     report = json.loads((run_dir / "report" / "report.json").read_text())
     assert {b["bench"] for b in report["benches"]} == {"heldout", "transfer", "harder"}
 
     second = run_cli("run", str(recipe), "--run-dir", str(run_dir), env=env_for(tmp_path), timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "0 stage(s) ran, 18 skipped" in second.stdout and "cot_sft" in second.stdout
+    assert "0 stage(s) ran, 22 skipped" in second.stdout and "cot_sft" in second.stdout
 
     third = run_cli("run", str(recipe), "report.hourly_usd=2", "--run-dir", str(run_dir), env=env_for(tmp_path),
                     timeout=300)

@@ -124,6 +124,20 @@ def test_names_the_stages_would_refuse_are_caught_at_load_time_with_their_lines(
     assert "Did you mean 'heldout'" in by_field["eval.sets.0"][1]
 
 
+def test_eval_tasks_must_be_tasks_the_method_teaches(tmp_path):
+    text = MINIMAL.replace("    cot_sft:\n      lr: 1.0e-3\n", "    cot_sft:\n      lr: 1.0e-3\n      eval_tasks: [rationale]\n"
+                           "    sbs:\n      method: step_by_step\n      eval_tasks: [rationel]\n")
+    with pytest.raises(RecipeError) as excinfo:
+        load_recipe(write(tmp_path, text))
+    by_field = {fld: m for m, _, _, fld in issues_of(excinfo)}
+    assert "a cot_sft student has no task 'rationale' (it trains a single task)" in by_field[
+        "train.methods.cot_sft.eval_tasks"]
+    assert "no task 'rationel' (its tasks: label, rationale)" in by_field["train.methods.sbs.eval_tasks"]
+    fixed = text.replace("      lr: 1.0e-3\n      eval_tasks: [rationale]\n", "      lr: 1.0e-3\n").replace(
+        "rationel", "rationale")
+    assert load_recipe(write(tmp_path, fixed)).recipe.train.methods["sbs"].eval_tasks == ["rationale"]
+
+
 def test_bad_values_and_yaml_errors_are_located(tmp_path):
     with pytest.raises(RecipeError) as excinfo:
         load_recipe(write(tmp_path, MINIMAL.replace("      n: 2", "      n: zero")))

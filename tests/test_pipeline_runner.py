@@ -225,6 +225,18 @@ def test_a_recipe_change_changes_the_configuration_of_exactly_the_stages_it_conc
     assert {name for name in before if before[name] != after[name]} == changed
 
 
+def test_eval_tasks_add_a_prompt_to_that_students_eval_stages_and_nothing_else(tmp_path):
+    step_by_step = ["train.methods.sbs={method: step_by_step}"]
+    before, after = keys(step_by_step, tmp_path), keys(step_by_step + ["train.methods.sbs.eval_tasks=[rationale]"],
+                                                       tmp_path)
+    assert {name for name in before if before[name] != after[name]} == {"eval:sbs:heldout"}
+    loaded = load_recipe_text(MINIMAL, base_dir=tmp_path, overrides=step_by_step + [
+        "train.methods.sbs.eval_tasks=[rationale]"])
+    plan = {s.name: s for s in plan_stages(loaded)}
+    assert plan["eval:sbs:heldout"].config["styles"] == ["trained", "trained:rationale"]
+    assert plan["eval:cot_sft:heldout"].config["styles"] == ["trained"]
+
+
 def test_data_stage_refuses_evaluation_questions_that_are_also_training_questions(tmp_path):
     from rdistill.data.synth import generate
     from rdistill.jsonl import write_records

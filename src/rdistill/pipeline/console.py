@@ -103,7 +103,7 @@ def _summary(stage: StageSpec, entry: dict[str, Any]) -> str:
         return f": {d.get('steps')} steps, final loss {loss:.4f}" if loss is not None else f": {d.get('steps')} steps"
     if stage.kind == "eval":
         parts = []
-        for style in ("teacher", "plain", "trained"):
+        for style in ("teacher", "plain", "trained", *sorted(k for k in d if k.startswith("trained:"))):
             acc = d.get(style)
             if acc and acc.get("value") is not None:
                 parts.append(f"{style} prompt {_rate(acc)}")

@@ -192,6 +192,8 @@ SETTING_FIELDS = tuple(TrainCommon.model_fields)
 class MethodEntry(TrainCommon):
     method: str | None = None  # the training method (default: the entry's name)
     options: dict[str, Any] = Field(default_factory=dict)  # the method's own options
+    # Also evaluate the student through these of its tasks (step_by_step: [rationale]), beside the way it answers.
+    eval_tasks: list[str] = Field(default_factory=list)
 
 
 class LaunchConfig(_Strict):
@@ -766,6 +768,10 @@ def _check_method(recipe: Recipe, name: str, issues: list[Issue]):
         parse_options(method, entry.options)
     except RdistillError as e:
         issues.append(Issue(loc + ("options",), str(e)))
+    for task in entry.eval_tasks:
+        if task not in method.tasks:
+            known = f"its tasks: {', '.join(method.tasks)}" if method.tasks else "it trains a single task"
+            issues.append(Issue(loc + ("eval_tasks",), f"a {method.name} student has no task {task!r} ({known})"))
     return method
 
 
@@ -818,10 +824,10 @@ def train_settings(recipe: Recipe, name: str, *, student: str, output_dir: Path,
     return TrainSettings(student=student, output_dir=output_dir, resume=resume, **values)
 
 
-def eval_options(recipe: Recipe, role: str, prompt_style: str = "teacher"):
+def eval_options(recipe: Recipe, role: str, prompt_style: str = "teacher", student_task: str | None = None):
     from rdistill.evaluate.options import EvalOptions
 
     e = recipe.eval
     return EvalOptions(prompt_style=prompt_style, samples=e.samples, temperature=e.temperature, top_p=e.top_p,
                        max_tokens=e.max_tokens, seed=e.seed, role=role, faithfulness_n=e.faithfulness_n,
-                       judge=e.judge)
+                       judge=e.judge, student_task=student_task)

@@ -162,7 +162,7 @@ def plan_stages(loaded: LoadedRecipe) -> list[StageSpec]:
     models = recipe.eval_models()
 
     def eval_stage(model: str, set_name: str) -> StageSpec:
-        role, styles = st.ROLE_STYLES.get(model, ("student", ["trained"]))
+        role, styles = st.eval_styles(recipe, model)
         reads: list[tuple[str, str | None]] = [("data", f"eval.{set_name}")]
         if model == "teacher":
             served = {"model": teacher_eval, "identity": model_identity(teacher_eval)}

@@ -315,6 +315,15 @@ def launch_training(ctx: StageContext, traces: Path, settings, method: str, opti
 ROLE_STYLES = {"teacher": ("teacher", ["teacher"]), "baseline": ("baseline", ["plain", "teacher"])}
 
 
+def eval_styles(recipe: Recipe, model: str) -> tuple[str, list[str]]:
+    """The role of `model` and the prompts it is evaluated with: a student as it was taught ("trained"), and through
+    each of its method entry's `eval_tasks` ("trained:rationale")."""
+    if model in ROLE_STYLES:
+        return ROLE_STYLES[model]
+    entry = recipe.train.methods.get(model)
+    return "student", ["trained"] + [f"trained:{task}" for task in (entry.eval_tasks if entry else [])]
+
+
 def eval_model_string(recipe: Recipe, model: str, run_dir: Path) -> str:
     """The model string evaluated for `model` (teacher, baseline or a method entry's name)."""
     if model == "teacher":
@@ -334,7 +343,7 @@ def run_eval(ctx: StageContext, model: str, set_name: str) -> StageResult:
     from rdistill.evaluate.runner import evaluate
 
     recipe = ctx.recipe
-    role, styles = ROLE_STYLES.get(model, ("student", ["trained"]))
+    role, styles = eval_styles(recipe, model)
     spec = eval_model_string(recipe, model, ctx.run_dir)
     problems = load_records(ctx.output("data", f"eval/{set_name}.jsonl"), Problem)
     client = ctx.clients.get(spec, batch_size=recipe.eval.batch_size, concurrency=recipe.eval.concurrency,
@@ -343,11 +352,13 @@ def run_eval(ctx: StageContext, model: str, set_name: str) -> StageResult:
     usage = {"calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
     detail: dict[str, Any] = {"model": spec, "role": role, "set": set_name, "problems": len(problems)}
     for style in styles:
-        run = evaluate(spec, problems, bench=set_name, options=eval_options(recipe, role, style), client=client,
-                       progress=ctx.observer.evaluation)
-        run.write(ctx.work / f"{style}.jsonl")
-        outputs[style] = f"{style}.jsonl"
-        outputs[f"{style}.summary"] = f"{style}.summary.json"
+        prompt_style, _, task = style.partition(":")
+        options = eval_options(recipe, role, prompt_style, student_task=task or None)
+        run = evaluate(spec, problems, bench=set_name, options=options, client=client, progress=ctx.observer.evaluation)
+        stem = style.replace(":", ".")  # trained.rationale.jsonl
+        run.write(ctx.work / f"{stem}.jsonl")
+        outputs[style] = f"{stem}.jsonl"
+        outputs[f"{style}.summary"] = f"{stem}.summary.json"
         t = run.summary["throughput"]
         usage["calls"] += sum(1 for r in run.results if not r.usage.cached)
         usage["cache_hits"] += t["cached"]
@@ -423,7 +434,9 @@ def headline_rows(report: dict, *, names: dict[str, str] | None = None, order: l
     for bench in sets:
         for row in benches[bench]["rows"]:
             name = (names or {}).get(row["model"], row["model"])
-            label = f"{name} [{row['prompt_style']}]" if row["role"] == "baseline" else name
+            # a baseline has two prompts, a student asked through another of its tasks is another row
+            other_prompt = row["role"] == "baseline" or row["prompt_style"].startswith("trained:")
+            label = f"{name} [{row['prompt_style']}]" if other_prompt else name
             entry = rows.setdefault(row["label"], {"name": label, "label": row["label"], "model": row["model"],
                                                    "role": row["role"], "prompt_style": row["prompt_style"],
                                                    "baseline_used_on": [], "accuracy": {}})

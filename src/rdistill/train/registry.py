@@ -32,6 +32,9 @@ class Method:
     # run(data: TraceData, settings: TrainSettings, options, on_progress) -> TrainResult
     run: Callable[..., Any]
     options: type = NoOptions  # a frozen dataclass with defaults; __post_init__ may raise ValueError
+    # A multi-task method's tasks that a trained student can be asked a bare question through (step_by_step: label,
+    # rationale); evaluation can ask through any of them (`rdistill eval --student-task`, a recipe's `eval_tasks`).
+    tasks: tuple[str, ...] = ()
 
     def option_names(self) -> list[str]:
         return [f.name for f in dataclasses.fields(self.options)]

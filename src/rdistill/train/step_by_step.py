@@ -34,6 +34,8 @@ SUMMARY = "multi-task [label] answer + [rationale] reasoning (distilling step-by
 LABEL_PREFIX = "[label] "
 RATIONALE_PREFIX = "[rationale] "
 NEXT_STEP_PREFIX = "[next-step] "
+# The tasks a bare question can be asked through (the next-step task needs the steps so far, so it is not one).
+TASKS = {"label": LABEL_PREFIX, "rationale": RATIONALE_PREFIX}
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,7 @@ def build_examples(data: TraceData, prompt: PromptFormat, options: StepByStepOpt
 def recipe(data: TraceData, settings: TrainSettings, options: StepByStepOptions) -> core.Recipe:
     prompt = PromptFormat(settings.system_prompt)
     return core.Recipe("step_by_step", SUMMARY, [core.Stage("all", build_examples(data, prompt, options))],
-                       prompt.with_prefix(LABEL_PREFIX).with_tasks({"label": LABEL_PREFIX,
-                                                                    "rationale": RATIONALE_PREFIX}),
+                       prompt.with_prefix(LABEL_PREFIX).with_tasks(TASKS),
                        {"rationale_weight": options.rationale_weight, "next_step": options.next_step},
                        weighted=True)
 
@@ -81,4 +82,4 @@ def run(data: TraceData, settings: TrainSettings, options: StepByStepOptions,
     return core.train(recipe(data, settings, options), settings, data, on_progress=on_progress)
 
 
-METHOD = Method("step_by_step", SUMMARY, run, StepByStepOptions)
+METHOD = Method("step_by_step", SUMMARY, run, StepByStepOptions, tasks=tuple(TASKS))
