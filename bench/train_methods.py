@@ -185,7 +185,7 @@ def paired_differences(w: Path, results: dict) -> dict:
 def other_task_entry(args, w: Path, method: str, task: str, timings: dict, previous_timings: dict) -> dict:
     """The same student asked through another of its tasks (a step-by-step student's rationale: does the multi-task
     student reason its way to the answer when asked to?). Same problems, runtime and decoding as every other row."""
-    result = w / "eval" / f"{method}.{task}.jsonl"
+    result = result_file(w, f"{method}[{task}]")
     key = f"eval_{method}_{task}"
     # --reuse keeps a result made after the student it evaluated was trained
     if args.reuse and result.is_file() and (w / method / "rdistill_train.json").stat().st_mtime < result.stat().st_mtime:
@@ -207,9 +207,10 @@ REUSE_NOTE = ("--reuse: generate, eval_teacher, filter and eval_baseline ran aga
 def write_record(args, kept: int, results: dict, training: dict, timings: dict, paired: dict | None = None) -> dict:
     record = {"student": STUDENT, "heldout_n": args.heldout, "train_problems": args.n_train, "kept_traces": kept,
               "steps": args.steps, "training": {"full_finetune": True, "lr": args.lr, "epochs": args.epochs,
-                                                "batch_size": 8}, "results": results, **({"paired": paired} if paired else {}), "train": training,
-              "timings_s": timings, **({"timings_note": REUSE_NOTE} if args.reuse else {}), "host": {"cpus": os.cpu_count(), "machine": platform.machine(),
-                                             "load_average": os.getloadavg()}}
+                                                "batch_size": 8},
+              "results": results, **({"paired": paired} if paired else {}), "train": training, "timings_s": timings,
+              **({"timings_note": REUSE_NOTE} if args.reuse else {}),
+              "host": {"cpus": os.cpu_count(), "machine": platform.machine(), "load_average": os.getloadavg()}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     return record

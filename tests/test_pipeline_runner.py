@@ -311,10 +311,12 @@ def test_headline_table_names_models_by_recipe_name_and_prints_unwrapped(tmp_pat
         row("offline:qwen2.5-coder-1.5b-instruct", "teacher", "teacher", 0.8),
         row("hf:offline:qwen2.5-coder-0.5b-instruct", "baseline", "plain", 0.3, used=True),
         row("hf:offline:qwen2.5-coder-0.5b-instruct", "baseline", "teacher", 0.2),
-        dict(student, paired=[dict(d) for d in student["paired"]])]} for b in ("harder", "heldout")]}
+        student]} for b in ("harder", "heldout")]}
     names = {"offline:qwen2.5-coder-1.5b-instruct": "teacher", "hf:offline:qwen2.5-coder-0.5b-instruct": "baseline",
              "runs/quickstart/train/cot_sft": "cot_sft"}
+    report_before = json.dumps(report, sort_keys=True)
     headline = headline_rows(report, names=names, order=["heldout", "harder"])
+    assert json.dumps(report, sort_keys=True) == report_before  # the report it reads is left as it was
     assert headline["sets"] == ["heldout", "harder"]
     assert [r["name"] for r in headline["rows"]] == ["teacher", "baseline [plain]", "baseline [teacher]", "cot_sft"]
     buffer = io.StringIO()

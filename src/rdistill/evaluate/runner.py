@@ -118,7 +118,7 @@ def _evaluate(client, model_name: str, problems: list[Problem], bench: str, opti
             progress("answers", done[0], len(requests))
 
     completions = client.generate(requests, on_result)
-    run_info = _run_info(client, model_name, options)
+    run_info = _run_info(client, model_name, options, prompt_format)
     results = [_to_result(problems[i // options.samples], i % options.samples, completion, bench, run_info)
                for i, completion in enumerate(completions)]
     generation_seconds = time.perf_counter() - started
@@ -166,13 +166,12 @@ def _check_unique_ids(problems: list[Problem]) -> None:
         seen.add(p.id)
 
 
-def _run_info(client, model_name: str, options: EvalOptions) -> dict:
+def _run_info(client, model_name: str, options: EvalOptions, prompt_format) -> dict:
+    """What every result records about how it was made; `prompt_format` is the trained student's (else None)."""
     backend = client.backend
     return {"model_id": client.name, "provider": backend.provider, "local": bool(backend.local),
-            "prompt_style": options.style, "prompt_id": prompt_fingerprint(
-                options.style, options.system_prompt,
-                prompt_format=(trained_prompt_format(model_name, options.student_task)
-                               if options.style == "trained" else None)),
+            "prompt_style": options.style,
+            "prompt_id": prompt_fingerprint(options.style, options.system_prompt, prompt_format=prompt_format),
             "student_task": options.student_task,
             "decoding": options.decoding(), "role": options.role, "host": host_info(),
             "batch_size": getattr(backend, "batch_size", None), "concurrency": client.concurrency,

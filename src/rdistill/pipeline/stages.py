@@ -445,10 +445,12 @@ def headline_rows(report: dict, *, names: dict[str, str] | None = None, order: l
             entry["accuracy"][bench] = row["accuracy"]
             if row.get("paired"):  # a student against the teacher and the baseline used, on the same problems
                 entry.setdefault("paired", {})[bench] = row["paired"]
-    for entry in rows.values():  # name what each student was compared with the way the table names it
-        for comparisons in entry.get("paired", {}).values():
-            for comparison in comparisons:
-                comparison["against"] = rows.get(comparison["against"], {}).get("name", comparison["against"])
+    # Name what each student was compared with the way the table names it (new dicts: the report is not changed).
+    named = {label: entry["name"] for label, entry in rows.items()}
+    for entry in rows.values():
+        if "paired" in entry:
+            entry["paired"] = {bench: [{**c, "against": named.get(c["against"], c["against"])} for c in comparisons]
+                               for bench, comparisons in entry["paired"].items()}
     return {"sets": sets, "rows": list(rows.values())}
 
 
