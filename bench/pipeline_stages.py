@@ -20,6 +20,7 @@ import os
 import platform
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,6 +33,44 @@ from rdistill.errors import RdistillError  # noqa: E402
 from rdistill.pipeline.console import ConsoleObserver, print_headline  # noqa: E402
 from rdistill.pipeline.recipe import load_quickstart, load_recipe  # noqa: E402
 from rdistill.pipeline.runner import run_recipe  # noqa: E402
+
+
+class LoadSampler:
+    """The 1-minute load average before, during (every 30 s) and after the run: a busy machine explains slow stages."""
+
+    def __init__(self, every_s: float = 30.0):
+        self.every_s, self.samples, self._stop = every_s, [], threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> "LoadSampler":
+        self.before = os.getloadavg()[0]
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.after = os.getloadavg()[0]
+
+    def summary(self) -> dict:
+        during = self.samples or [self.after]
+        return {"before_1min": round(self.before, 2), "after_1min": round(self.after, 2),
+                "during_mean_1min": round(sum(during) / len(during), 2), "during_max_1min": round(max(during), 2),
+                "samples": len(self.samples), "cpus": os.cpu_count()}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def main() -> None:
@@ -58,8 +97,10 @@ def main() -> None:
     run_dir = args.run_dir or ROOT / "runs" / f"bench-{name}"
     if run_dir.exists() and not args.keep:
         shutil.rmtree(run_dir)
+    load = LoadSampler()
     started = time.perf_counter()
-    result = run_recipe(loaded, run_dir, observer=ConsoleObserver(out, err, bars=not args.no_progress))
+    with load:
+        result = run_recipe(loaded, run_dir, observer=ConsoleObserver(out, err, bars=not args.no_progress))
     wall = time.perf_counter() - started
 
     manifest = json.loads(result.manifest_path.read_text(encoding="utf-8"))
@@ -79,7 +120,9 @@ def main() -> None:
         "wall_seconds": round(wall, 3), "seconds_by_kind": by_kind, "stages": stages,
         "totals": manifest.get("totals"), "headline": result.headline, "resolved_recipe": manifest["recipe"]["resolved"],
         "versions": manifest.get("versions"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "cpu_model": cpu_model(), "python_prefix": sys.prefix, "cwd": os.getcwd()},
+        "load_average": load.summary(),
     }
     target = args.out or ROOT / "bench" / "results" / f"pipeline_stages-{name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import pytest
 from rdistill.answers import check
 from rdistill.evaluate.accuracy import accuracy_summary, majority_answer
 from rdistill.records import EvalResult
+from rdistill.stats import wilson_interval
 
 
 def result(pid: str, text: str, gold: str, sample: int = 0, difficulty: int | None = None, choices=None):
@@ -69,3 +70,30 @@ def test_choice_letters_and_booleans_are_judged_by_the_shared_checker():
     assert (letters.extracted, letters.correct) == ("B", True)
     assert (boolean.extracted, boolean.correct) == ("yes", True)
     assert (wrong_boolean.extracted, wrong_boolean.correct) == ("no", False)
+
+
+@pytest.mark.parametrize("right", [0, 50])
+def test_all_wrong_or_all_right_keeps_a_wilson_interval_of_nonzero_width(right):
+    results = [result(f"p{i}", f"The answer is {5 if i < right else 4}", "5", difficulty=1 + i % 2)
+               for i in range(50)]
+    summary = accuracy_summary(results)
+    acc = summary["accuracy"]
+    assert (acc["value"], acc["n"]) == (right / 50, 50)
+    assert acc["ci"] == list(wilson_interval(right, 50)) and acc["ci"][1] - acc["ci"][0] > 0.05
+    for row in summary["by_steps"]:  # 25 problems of each difficulty, all right or all wrong
+        assert row["n"] == 25 and row["ci"] == list(wilson_interval(25 * right // 50, 25))
+
+
+def test_with_several_samples_the_proportion_is_still_over_problems():
+    # 50 problems x 3 samples, every sample wrong: maj@3, pass@3 and per-sample accuracy are 0 of 50 problems
+    results = [result(f"p{i}", "The answer is 4", "5", k) for i in range(50) for k in range(3)]
+    summary = accuracy_summary(results)
+    for key in ("maj@3", "pass@3", "sample_accuracy"):
+        assert summary[key]["n"] == 50 and summary[key]["ci"] == list(wilson_interval(0, 50)), key
+
+
+def test_answers_cut_off_at_max_tokens_are_counted_and_unknown_ones_are_not():
+    results = [result(f"p{i}", "The answer is 5", "5") for i in range(4)]
+    for r, cut in zip(results, [True, False, True, None]):  # None: an old result file does not say
+        r.truncated = cut
+    assert accuracy_summary(results)["truncated"] == {"cut_off": 2, "known": 3, "answers": 4}

@@ -10,6 +10,10 @@ every linear layer (so its delta is large), and the exported adapter must make l
 - against the real Q4_1 GGUF, llama.cpp's quantized arithmetic adds noise (~0.5 max even without an adapter),
   so the check there is that the adapter brings llama.cpp much closer to PEFT than the bare base is;
 - `llamaserver:STUDENT` serves base GGUF + exported adapter and greedy text equals transformers + PEFT's.
+
+The quickstart's student is a Qwen2 model (Qwen2.5-Coder-0.5B, Q4_K_M), so the last section *trains* a LoRA on it
+with rdistill's own training and compares llama.cpp + the exported adapter with PEFT at every position of a chat,
+on a float32 copy of the base (float32 noise) and on the served Q4_K_M base (the adapter's effect, measured bounds).
 """
 
 from __future__ import annotations
@@ -296,11 +300,207 @@ def test_adapters_that_do_not_fit_the_base_fail_clearly(tmp_path):
 
 
 def test_other_architectures_are_refused(tmp_path):
-    from rdistill.teachers.offline import cached_path
+    from rdistill.teachers.offline import install_command, is_installed, model_path
 
-    gemma = cached_path("gemma-3-270m")
-    if gemma is None:
-        pytest.skip("Gemma 3 270M is not installed")
+    if not is_installed("gemma-3-270m"):  # the dev extra installs it (offline-gemma-270m)
+        pytest.skip(f"Gemma 3 270M is not installed ({install_command('gemma-3-270m')})")
+    gemma = model_path("gemma-3-270m")  # joins the installed parts on first use
     adapter = _tiny_adapter(tmp_path / "adapter", _q_proj(n_in=640, n_out=1024))
     with pytest.raises(ExportError, match="supports llama, qwen2 only"):
         export_lora_to_gguf(adapter, gemma, tmp_path / "out.gguf")
+
+
+# ------------------------------------------------------------------- a trained Qwen2 student (the quickstart's)
+#
+# The quickstart serves a LoRA of Qwen2.5-Coder-0.5B-Instruct (architecture qwen2: biases on q/k/v, no q/k row
+# permutation) through llama-server. Here such a student is *trained* (rdistill's own training,
+# the quickstart's r=16 / alpha=32 on all linear layers) for a few steps, exported, and llama.cpp's logits with the
+# exported adapter are compared with PEFT's at every position of one chat, against two bases:
+#
+# - a float32 copy of the GGUF (the very weights transformers dequantized): llama.cpp and PEFT must agree to within
+#   float32 noise, with and without the adapter (QWEN_F32_TOLERANCE);
+# - the real Q4_K_M GGUF the quickstart serves: llama.cpp quantizes activations and runs quantized kernels, so its
+#   logits differ from PEFT's even without an adapter. What must agree is the adapter's *effect* (logits with
+#   adapter minus without): its correlation with PEFT's effect, its error relative to the base's own noise, and the
+#   top-1 token at every position (the bounds and how they were measured are beside the test).
+
+QWEN = "qwen2.5-coder-0.5b-instruct"
+QWEN_BLOCKS = 24
+QWEN_F32_TOLERANCE = 0.1  # max |llama.cpp - PEFT| on the float32 base; measured 0.03 (see the test)
+Q4_TOLERANCE = 1.5  # the same on the Q4_K_M base, and of the adapter's effect; measured 0.65-0.90 (see the test)
+
+
+def _qwen_installed() -> Path:
+    from rdistill.teachers.offline import install_command, is_installed, model_path
+
+    if not is_installed(QWEN):
+        pytest.skip(f"Qwen2.5-Coder-0.5B-Instruct is not installed ({install_command(QWEN)})")
+    return model_path(QWEN)
+
+
+@pytest.fixture(scope="module")
+def qwen_student(tmp_path_factory):
+    """A LoRA student of the real Qwen2.5-Coder-0.5B GGUF trained by train_student for 2 steps of one arithmetic
+    trace each (lr 3e-3, no warmup: 15x the quickstart's 2e-4, so that 2 steps move the logits measurably), and
+    PEFT's logits (float32) at every position of one training chat, with the adapter and without it."""
+    base_gguf = _qwen_installed()
+    llama_cpp = pytest.importorskip("llama_cpp")  # noqa: F841 - every test below compares against it
+    import numpy as np
+    from test_train_random_student import write_traces
+
+    from rdistill.models import load_causal_lm
+    from rdistill.train import TrainSettings, train_student
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads on 2 shared cores spin against each other: several times slower
+    try:
+        root = tmp_path_factory.mktemp("qwen-student")
+        traces = write_traces(root / "traces.jsonl", 2, steps=(1, 2))
+        folder = root / "student"
+        settings = TrainSettings(student=f"offline:{QWEN}", output_dir=folder, max_steps=2, batch_size=1,
+                                 max_length=256, learning_rate=3e-3, warmup_ratio=0.0, lora_dropout=0.0,
+                                 save_steps=100)
+        result = train_student(traces, settings, method="cot_sft")
+        assert result.steps == 2
+
+        # The saved adapter, as the export reads it, on its base: PEFT with the adapter not merged, so that
+        # disable_adapter() gives the base's logits from the same weights.
+        model, tokenizer = load_causal_lm(str(folder / "adapter"), dtype="float32", device="cpu", for_training=True)
+        model.eval()
+        first = json.loads(traces.read_text().splitlines()[0])
+        text = tokenizer.apply_chat_template([{"role": "user", "content": first["question"]},
+                                              {"role": "assistant", "content": first["reasoning"]}], tokenize=False)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            inputs = torch.tensor([ids])
+            lora_logits = model(input_ids=inputs).logits[0].float().numpy()
+            with model.disable_adapter():
+                base_logits = model(input_ids=inputs).logits[0].float().numpy()
+        del model
+    finally:
+        torch.set_num_threads(threads)
+    return {"folder": folder, "adapter": folder / "adapter", "base_gguf": base_gguf, "root": root, "ids": ids,
+            "lora_logits": lora_logits.astype(np.float32), "base_logits": base_logits.astype(np.float32)}
+
+
+@pytest.fixture(scope="module")
+def qwen_adapter_gguf(qwen_student):
+    return export_lora_to_gguf(qwen_student["adapter"], qwen_student["base_gguf"],
+                               qwen_student["root"] / "adapter.gguf")
+
+
+def llama_cpp_all_logits(model: Path, ids: list[int], lora: Path | None = None):
+    """llama.cpp's logits at every position of `ids` (tokens x vocabulary), one thread."""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    import numpy as np
+
+    kwargs = dict(model_path=str(model), n_ctx=max(256, len(ids) + 8), n_threads=1, n_threads_batch=1,
+                  verbose=False, logits_all=True)
+    if lora is not None:
+        kwargs["lora_path"] = str(lora)
+    llm = llama_cpp.Llama(**kwargs)
+    try:
+        llm.eval(ids)
+        return np.array(llm.scores[:llm.n_tokens], dtype=np.float32)
+    finally:
+        llm.close()
+
+
+def _effect_stats(llama_with, llama_without, peft_with, peft_without) -> dict[str, float]:
+    """How well llama.cpp reproduces PEFT: raw logits, the adapter's effect, and the top-1 token per position."""
+    import numpy as np
+
+    llama_effect = (llama_with - llama_without).ravel().astype(np.float64)
+    peft_effect = (peft_with - peft_without).ravel().astype(np.float64)
+    return {
+        "max_diff_with": float(np.abs(llama_with - peft_with).max()),
+        "max_diff_without": float(np.abs(llama_without - peft_without).max()),
+        "effect_max": float(np.abs(peft_effect).max()),
+        "effect_max_diff": float(np.abs(llama_effect - peft_effect).max()),
+        "effect_corr": float(np.corrcoef(llama_effect, peft_effect)[0, 1]),
+        "top1_with": float((llama_with.argmax(-1) == peft_with.argmax(-1)).mean()),
+        "top1_without": float((llama_without.argmax(-1) == peft_without.argmax(-1)).mean()),
+        "top1_changed_by_adapter": float((peft_with.argmax(-1) != peft_without.argmax(-1)).mean()),
+    }
+
+
+def _print_stats(label: str, stats: dict[str, float], n: int) -> None:
+    print(f"{label} ({n} positions): max |llama.cpp - PEFT| with adapter {stats['max_diff_with']:.4f}, without "
+          f"{stats['max_diff_without']:.4f}; adapter effect up to {stats['effect_max']:.3f}, llama.cpp's effect "
+          f"off by up to {stats['effect_max_diff']:.4f}, correlation {stats['effect_corr']:.5f}; top-1 agreement "
+          f"{stats['top1_with']:.1%} with adapter, {stats['top1_without']:.1%} without; the adapter changes PEFT's "
+          f"top-1 at {stats['top1_changed_by_adapter']:.1%} of positions")
+
+
+def test_a_trained_qwen2_adapter_exports_without_a_qk_permutation(qwen_student, qwen_adapter_gguf):
+    from safetensors.torch import load_file
+
+    reader = gguf.GGUFReader(str(qwen_adapter_gguf))
+    fields = {name: field.contents() for name, field in reader.fields.items() if not name.startswith("GGUF.")}
+    assert fields["general.architecture"] == "qwen2" and fields["adapter.type"] == "lora"
+    assert fields["adapter.lora.alpha"] == 32.0
+    tensors = {t.name: t for t in reader.tensors}
+    assert len(tensors) == QWEN_BLOCKS * 7 * 2  # q, k, v, o, gate, up, down; an A and a B each
+    _, base_shapes = read_gguf_header(qwen_student["base_gguf"])
+    weights = load_file(str(qwen_student["adapter"] / "adapter_model.safetensors"))
+    for layer, hf in (("attn_q", "self_attn.q_proj"), ("attn_k", "self_attn.k_proj"), ("ffn_down", "mlp.down_proj")):
+        n_in, n_out = base_shapes[f"blk.5.{layer}.weight"]
+        a, b = tensors[f"blk.5.{layer}.weight.lora_a"], tensors[f"blk.5.{layer}.weight.lora_b"]
+        assert tuple(int(x) for x in a.shape) == (n_in, 16) and tuple(int(x) for x in b.shape) == (16, n_out)
+        prefix = f"base_model.model.model.layers.5.{hf}"
+        # Qwen2's GGUF keeps HF's row order for q/k (llama.cpp's converter permutes llama only): B as trained.
+        assert (b.data.reshape(n_out, 16) == weights[f"{prefix}.lora_B.weight"].float().numpy()).all()
+        assert (a.data.reshape(16, n_in) == weights[f"{prefix}.lora_A.weight"].float().numpy()).all()
+        assert float(abs(weights[f"{prefix}.lora_B.weight"]).max()) > 0  # trained: B has left its zero init
+
+
+def test_llama_cpp_applies_a_trained_qwen2_adapter_as_peft_does_on_a_float32_base(qwen_student, qwen_adapter_gguf):
+    """Both sides compute with the same float32 weights here, so any disagreement beyond float32 noise is an
+    export error (tensor names, A/B layout, a wrong permutation, the alpha / r scale).
+
+    Measured (the test prints it; training on the CPU is deterministic, so the numbers repeat): over all 89
+    positions and the whole 151,936-token vocabulary, max |llama.cpp - PEFT| is 0.030 with the adapter and 0.031
+    without it, the adapter's effect (with - without) is reproduced to within 0.053 (correlation 1.00000), top-1
+    agrees at 100% of positions, while the adapter moves logits by up to 26 and changes PEFT's top-1 token at 48%
+    of them. The same adapter exported with alpha 10% too large gives max |diff| 2.06 and correlation 0.9983. So
+    QWEN_F32_TOLERANCE (0.1) is ~3x the float32 noise and ~20x below a 10% scale error, and the correlation bound
+    0.9999 lies between 1.00000 and 0.9983."""
+    f32_base = dequantized_copy(qwen_student["base_gguf"], qwen_student["root"] / "qwen-f32.gguf")
+    try:
+        with_adapter = llama_cpp_all_logits(f32_base, qwen_student["ids"], qwen_adapter_gguf)
+        without = llama_cpp_all_logits(f32_base, qwen_student["ids"])
+    finally:
+        f32_base.unlink(missing_ok=True)
+    stats = _effect_stats(with_adapter, without, qwen_student["lora_logits"], qwen_student["base_logits"])
+    _print_stats("Qwen2.5-0.5B, float32 base", stats, len(qwen_student["ids"]))
+    assert stats["effect_max"] > 5.0  # the trained adapter really changes the model
+    assert stats["max_diff_without"] < QWEN_F32_TOLERANCE
+    assert stats["max_diff_with"] < QWEN_F32_TOLERANCE
+    assert stats["effect_max_diff"] < QWEN_F32_TOLERANCE
+    assert stats["effect_corr"] > 0.9999
+    assert stats["top1_with"] == 1.0
+
+
+def test_llama_cpp_applies_a_trained_qwen2_adapter_as_peft_does_on_the_served_q4_k_m_base(qwen_student,
+                                                                                         qwen_adapter_gguf):
+    """The quickstart's case: the Q4_K_M GGUF in llama.cpp (what `llamaserver:STUDENT` serves) against PEFT on
+    the dequantized weights. llama.cpp's quantized kernels (activations rounded to 8 bits, Q4_K/Q5_0/Q6_K dot
+    products) add noise even without an adapter, so the bounds come from that measured noise.
+
+    Measured (printed; the numbers repeat): without the adapter max |llama.cpp - PEFT| is 0.653 and top-1 agrees
+    at 100% of the 89 positions; with it 0.816 and 98.9% (one near-tie flips). The adapter's effect (up to 26)
+    is reproduced to within 0.904, correlation 0.99890. The same adapter exported with alpha 10% too large:
+    effect off by 2.07, max |diff| 2.13, correlation 0.99723, top-1 93.3%. The bounds sit between the two:
+    effect and raw max |diff| below Q4_TOLERANCE (1.5: ~2x the base's own noise, and what a 10% scale error
+    exceeds), correlation above 0.995, top-1 agreement at least 95% (at most 4 of 89 positions flip)."""
+    with_adapter = llama_cpp_all_logits(qwen_student["base_gguf"], qwen_student["ids"], qwen_adapter_gguf)
+    without = llama_cpp_all_logits(qwen_student["base_gguf"], qwen_student["ids"])
+    stats = _effect_stats(with_adapter, without, qwen_student["lora_logits"], qwen_student["base_logits"])
+    _print_stats("Qwen2.5-0.5B, Q4_K_M base", stats, len(qwen_student["ids"]))
+    assert stats["effect_max"] > 5.0  # the trained adapter really changes the model
+    assert stats["top1_changed_by_adapter"] > 0.2
+    assert stats["max_diff_without"] < Q4_TOLERANCE  # the base alone: quantization noise only
+    assert stats["effect_max_diff"] < Q4_TOLERANCE
+    assert stats["max_diff_with"] < Q4_TOLERANCE
+    assert stats["effect_corr"] > 0.995
+    assert stats["top1_with"] >= 0.95

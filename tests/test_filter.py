@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +14,6 @@ from rdistill.records import Trace
 
 Q = "Tom has 3 boxes with 4 apples in each box. He eats 2 apples. How many apples are left?"
 RIGHT = "Step 1: 3 * 4 = 12 apples in all.\nStep 2: 12 - 2 = 10 apples are left.\nThe answer is 10."
-GSM8K_TRAIN = Path("/work/shared/data/gsm8k/train.jsonl")
 
 
 def trace(reasoning: str, answer: str = "10", question: str = Q, **fields) -> Trace:
@@ -249,10 +247,10 @@ def test_question_number_words_and_percentages_ground_digits():
 # ---------------------------------------------------------------------------------- real data
 
 
-@pytest.mark.skipif(not GSM8K_TRAIN.is_file(), reason="GSM8K copy not found")
-def test_gsm8k_gold_solutions_pass_and_a_corrupted_middle_step_is_caught():
+def test_gsm8k_gold_solutions_pass_and_a_corrupted_middle_step_is_caught(shared_data):
     annotation = re.compile(r"<<([^=<>]+)=(\d+)>>(\d+)")
-    rows = [json.loads(line) for line in GSM8K_TRAIN.read_text(encoding="utf-8").splitlines()[:300]]
+    gsm8k_train = shared_data / "gsm8k" / "train.jsonl"
+    rows = [json.loads(line) for line in gsm8k_train.read_text(encoding="utf-8").splitlines()[:300]]
     gold, corrupted, where = [], [], []
     for row in rows:
         solution, answer = row["answer"].split("####")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from rdistill.data import BUNDLED_DATA
+
 from conftest import REPO, SHARED_DATA
 from rdistill.errors import InputError
 from rdistill.pipeline.recipe import (RecipeError, load_quickstart, load_recipe, load_recipe_text, parse_override,
@@ -87,7 +89,7 @@ def test_quickstart_asks_for_what_the_issue_describes(monkeypatch):
     assert min(int(s) for s in harder.steps.split("-")) > train_steps
     transfer = recipe.data.eval["transfer"]
     assert transfer.bench in ("multiarith", "svamp") and transfer.limit >= 100
-    assert Path(transfer.path) == (REPO.parent / "shared" / "data" / "multiarith").resolve()
+    assert Path(transfer.path) == BUNDLED_DATA / "multiarith"  # ships with the package: runs from any folder
 
 
 def test_unknown_key_names_the_key_file_line_and_the_right_key(tmp_path):
@@ -209,16 +211,49 @@ def test_paths_resolve_from_the_recipe_folder_the_override_cwd_and_cwd_token(tmp
         load_recipe(path, overrides=["data.eval.extra.file=other.jsonl"])
 
 
-def test_embedded_quickstart_paths_start_at_the_current_directory(tmp_path, monkeypatch):
+def test_embedded_quickstart_loads_from_an_empty_folder_and_overrides_start_there(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    loaded = load_quickstart()  # no shared/ anywhere above tmp_path: the benchmark subsets ship with the package
+    assert loaded.recipe.data.eval["transfer"].path == str(BUNDLED_DATA / "multiarith")
+    assert loaded.recipe.data.train[1].path == str(BUNDLED_DATA / "gsm8k")
     with pytest.raises(RecipeError) as excinfo:
-        load_quickstart()
+        load_quickstart(["data.eval.transfer.path=missing"])
     message = str(excinfo.value)
-    assert f"{quickstart_path()}:" in message and "field 'data.eval.transfer.path'" in message
-    assert "data.eval.transfer.path=PATH" in message  # the fix is in the message
+    assert "override" in message and "field 'data.eval.transfer.path'" in message and str(tmp_path) in message
     (tmp_path / "copy").mkdir()
     loaded = load_quickstart(["data.eval.transfer.path=copy", "data.train.1.path=copy"])
     assert loaded.recipe.data.eval["transfer"].path == str(tmp_path / "copy") and loaded.embedded
+
+
+def test_bundled_subsets_are_the_first_records_of_the_upstream_files_with_their_licenses(shared_data):
+    import hashlib
+    import json
+
+    for folder, files, license_name in [("gsm8k", ["train.jsonl", "test.jsonl"], "LICENSE"),
+                                        ("multiarith", ["MultiArith.json"], "LICENSE.LLM-Adapters")]:
+        source = (BUNDLED_DATA / folder / "SOURCE.md").read_text(encoding="utf-8")
+        assert (BUNDLED_DATA / folder / license_name).read_bytes() == (shared_data / folder / license_name).read_bytes()
+        for name in files:
+            upstream = shared_data / folder / name
+            assert hashlib.sha256(upstream.read_bytes()).hexdigest() in source
+            if name.endswith(".jsonl"):
+                kept = (BUNDLED_DATA / folder / name).read_bytes().splitlines()
+                assert kept == upstream.read_bytes().splitlines()[:len(kept)] and len(kept) >= 100
+            else:
+                kept = json.loads((BUNDLED_DATA / folder / name).read_text(encoding="utf-8"))
+                assert kept == json.loads(upstream.read_text(encoding="utf-8"))[:len(kept)] and len(kept) >= 100
+
+
+def test_a_limit_beyond_a_bundled_subset_is_an_error_not_fewer_problems():
+    from rdistill.errors import InputError
+    from rdistill.pipeline.recipe import ProblemSource
+    from rdistill.pipeline.stages import load_source
+
+    source = ProblemSource(bench="multiarith", path=str(BUNDLED_DATA / "multiarith"), limit=500)
+    with pytest.raises(InputError, match="bundled copy of multiarith holds 200 problems.*remove path to read the hub"):
+        load_source(source, default_split="test")
+    assert len(load_source(ProblemSource(bench="multiarith", path=str(BUNDLED_DATA / "multiarith"), limit=100),
+                           default_split="test")) == 100
 
 
 def test_a_source_takes_only_its_own_keys(tmp_path):

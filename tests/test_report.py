@@ -157,3 +157,76 @@ def test_paired_difference_matches_problems_by_id_and_uses_the_headline_verdict(
     d = paired_difference(student, teacher)
     assert (d["n"], d["only_first"], d["only_second"]) == (5, 3, 0)
     assert d["difference"] == pytest.approx(0.6) and d["against"] == "t [teacher]"
+
+
+def _write_set(path, model: str, role: str, right: int, truncated=None, n: int = 50):
+    """`n` answers of `model`, the first `right` of them correct; 2 and 3 steps alternate."""
+    from rdistill.jsonl import write_records
+
+    run = {"prompt_style": "teacher", "decoding": {"temperature": 0.0, "max_tokens": 192, "samples": 1},
+           "role": role, "local": True, "provider": "hf", "model_id": model}
+    write_records(path, [EvalResult(model=model, bench="b", problem_id=f"p{i}", question=f"q{i}", answer="5",
+                                    prediction="The answer is 5." if i < right else "The answer is 4.",
+                                    extracted="5" if i < right else "4", correct=i < right, difficulty=2 + i % 2,
+                                    truncated=truncated(i) if truncated else None, metadata={"run": run})
+                         for i in range(n)])
+    return path
+
+
+def test_accuracy_tables_show_wilson_intervals_even_at_0_and_n_of_n(tmp_path):
+    from rdistill.report.layout import rate_text
+    from rdistill.stats import wilson_interval
+
+    files = build_report([_write_set(tmp_path / "none.jsonl", "none-right", "baseline", 0),
+                          _write_set(tmp_path / "all.jsonl", "all-right", "student", 50)], tmp_path / "r")
+    markdown, html = files.markdown.read_text(), files.html.read_text()
+    for right in (0, 50):
+        lo, hi = wilson_interval(right, 50)
+        assert hi - lo > 0.05
+        headline = rate_text({"value": right / 50, "ci": [lo, hi], "n": 50})  # "0.0% [0.0–7.1] n=50"
+        by_steps = rate_text({"value": right / 50, "ci": list(wilson_interval(right // 2, 25)), "n": 25})
+        for text in (headline, by_steps):
+            assert text in markdown and f'<td class="accuracy">{text}</td>' in html
+    assert "[0.0–0.0]" not in markdown and "[100.0–100.0]" not in markdown
+    [bench] = json.loads(files.json.read_text())["benches"]
+    assert {row["model"]: row["accuracy"]["ci"] for row in bench["rows"]} == {
+        "none-right": list(wilson_interval(0, 50)), "all-right": list(wilson_interval(50, 50))}
+
+
+def _accuracy_table(text: str) -> list[dict]:
+    """The rows of the main accuracy table of a Markdown report, as {header: cell}."""
+    lines = text.split("### Accuracy\n", 1)[1].strip().split("\n\n", 1)[0].splitlines()
+    headers = [h.strip() for h in lines[0].strip("|").split("|")]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    return [dict(zip(headers, row)) for row in rows]
+
+
+def test_the_accuracy_table_shows_the_answers_cut_off_at_max_tokens(tmp_path):
+    files = build_report([_write_set(tmp_path / "t.jsonl", "rambler", "teacher", 40, truncated=lambda i: i % 10 == 9),
+                          _write_set(tmp_path / "s.jsonl", "terse", "student", 45, truncated=lambda i: False)],
+                         tmp_path / "r")
+    rows = {row["model"]: row for row in _accuracy_table(files.markdown.read_text())}
+    assert rows["rambler"]["cut off at max_tokens"] == "5/50" and rows["terse"]["cut off at max_tokens"] == "0/50"
+    html = files.html.read_text()
+    assert "<th>cut off at max_tokens</th>" in html and '<td class="text">5/50</td>' in html
+    [bench] = json.loads(files.json.read_text())["benches"]
+    assert {row["model"]: row["truncated"]["cut_off"] for row in bench["rows"]} == {"rambler": 5, "terse": 0}
+
+
+def test_old_result_files_without_the_cut_off_field_show_it_as_unknown(tmp_path):
+    old = _write_set(tmp_path / "old.jsonl", "old-model", "teacher", 30)
+    lines = [json.loads(line) for line in old.read_text().splitlines()]
+    old.write_text("".join(json.dumps({k: v for k, v in line.items() if k != "truncated"}) + "\n" for line in lines))
+    files = build_report([old, _write_set(tmp_path / "new.jsonl", "new-model", "student", 35,
+                                          truncated=lambda i: i < 3)], tmp_path / "r")
+    rows = {row["model"]: row for row in _accuracy_table(files.markdown.read_text())}
+    assert rows["old-model"]["cut off at max_tokens"] == "–" and rows["new-model"]["cut off at max_tokens"] == "3/50"
+
+
+def test_a_real_evaluation_records_its_cut_off_answers_in_the_report(report):
+    # the tiny random models of the run folder ramble: with max_tokens 10, their answers end at the limit
+    [bench] = json.loads(report.json.read_text())["benches"]
+    for row in bench["rows"]:
+        assert row["truncated"]["known"] == row["truncated"]["answers"] == 6
+    cells = [row["cut off at max_tokens"] for row in _accuracy_table(report.markdown.read_text())]
+    assert len(cells) == 3 and all(re.fullmatch(r"[0-6]/6", cell) for cell in cells)

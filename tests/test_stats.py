@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rdistill.stats import bootstrap_interval, mcnemar_exact_p, paired_difference, wilson_interval
+from rdistill.stats import bootstrap_interval, mcnemar_exact_p, paired_difference, proportion, wilson_interval
 
 
 def test_wilson_interval_matches_the_textbook_values_and_stays_inside_0_1():
@@ -60,3 +60,18 @@ def test_paired_difference_needs_the_same_problems():
     with pytest.raises(ValueError, match="same problems"):
         paired_difference([True], [True, False])
     assert paired_difference([], [])["difference"] is None
+
+
+@pytest.mark.parametrize("successes", [0, 50])
+def test_a_proportion_at_0_or_n_keeps_a_wilson_interval_of_nonzero_width(successes):
+    lo, hi = wilson_interval(successes, 50)
+    assert hi - lo > 0.05  # a percentile bootstrap would give [0, 0] or [1, 1] here
+    share = proportion([1.0] * successes + [0.0] * (50 - successes))
+    assert share == {"value": successes / 50, "ci": [lo, hi], "n": 50}
+    assert proportion([]) == {"value": None, "ci": None, "n": 0}
+    assert bootstrap_interval([float(successes == 50)] * 50) in ((0.0, 0.0), (1.0, 1.0))  # why not the bootstrap
+
+
+def test_a_proportion_of_per_problem_shares_is_wilson_on_their_sum():
+    shares = [1 / 3, 2 / 3, 0.0, 1.0]  # e.g. each problem's share of right samples
+    assert proportion(shares)["ci"] == pytest.approx(list(wilson_interval(2.0, 4)))

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 
 from rdistill.errors import InputError
 from rdistill.steps import (Claim, StepReport, check_steps, evaluate_expression, find_claims, first_wrong_step,
                             split_steps)
-
-GSM8K_TRAIN = Path("/work/shared/data/gsm8k/train.jsonl")
 
 
 def wrong(text: str) -> list[Claim]:
@@ -149,9 +146,8 @@ def test_a_step_with_only_a_unit_conversion_is_unchecked_not_wrong():
 GSM8K_KNOWN_WRONG = {167, 198}
 
 
-@pytest.mark.skipif(not GSM8K_TRAIN.exists(), reason="GSM8K data not present")
-def test_real_gsm8k_solutions_have_no_wrong_claims():
-    with GSM8K_TRAIN.open(encoding="utf-8") as fh:
+def test_real_gsm8k_solutions_have_no_wrong_claims(shared_data):
+    with (shared_data / "gsm8k" / "train.jsonl").open(encoding="utf-8") as fh:
         records = [json.loads(line) for _, line in zip(range(200), fh)]
     reports = [check_steps(r["answer"]) for r in records]
     flagged = {k for k, report in enumerate(reports) if report.wrong_claims}

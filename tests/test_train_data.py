@@ -155,7 +155,7 @@ def test_curriculum_by_field_needs_the_field():
 
 
 def test_registry_did_you_mean_and_typed_options():
-    assert method_names() == ["answer_only", "cot_sft", "curriculum", "step_by_step"]
+    assert method_names() == ["answer_only", "contrastive", "cot_sft", "curriculum", "dpo", "step_by_step"]
     with pytest.raises(UnknownNameError, match="Did you mean 'step_by_step'"):
         get_method("step_by_stp")
     assert get_method("Step-By-Step").name == "step_by_step"
@@ -206,3 +206,18 @@ def test_example_is_trls_conversational_prompt_completion():
     example = Example([{"role": "user", "content": "Q?"}], "A.")
     assert example.conversational() == {"prompt": [{"role": "user", "content": "Q?"}],
                                         "completion": [{"role": "assistant", "content": "A."}]}
+
+
+def test_imitating_methods_never_learn_from_the_rejected_side_of_pairs(tmp_path):
+    from rdistill.train.examples import load_trace_data
+
+    path = tmp_path / "pairs.jsonl"
+    rows = [trace(question="q1", metadata={"pair_id": "p1", "role": "chosen"}),
+            trace(question="q1", reasoning="2 + 2 = 5", metadata={"pair_id": "p1", "role": "rejected"}),
+            trace(question="q2")]
+    path.write_text("".join(r.model_dump_json() + "\n" for r in rows))
+    data = load_trace_data(path)
+    kept = data.without_rejected()
+    assert [t.question for t in kept.traces] == ["q1", "q2"] and kept.sha256 == data.sha256
+    assert all((t.metadata or {}).get("role") != "rejected" for t in kept.traces)
+    assert get_method("dpo").pairwise and get_method("contrastive").pairwise and not get_method("cot_sft").pairwise

@@ -157,6 +157,6 @@ def test_cli_reports_a_mistyped_method_in_one_line(train_files, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == ("error: unknown training method 'cot-sfx'. Did you mean "
-                                                    "'cot_sft'? Known: answer_only, cot_sft, curriculum, "
-                                                    "step_by_step.")
+                                                    "'cot_sft'? Known: answer_only, contrastive, cot_sft, "
+                                                    "curriculum, dpo, step_by_step.")
     assert not (tmp_path / "o").exists()

@@ -91,17 +91,50 @@ def score(
 
 
 @app.command("models")
-def models():
+def models(as_json: bool = typer.Option(False, "--json", help="Print the catalog as a JSON list.")):
     """List the offline model catalog (real small models shipped as PyPI packages) and their install state."""
-    from rich.table import Table
+    import json
 
     from rdistill.teachers.offline import catalog_status
 
-    table = Table("name", "installed", "size", "file / install command", show_lines=False)
-    for row in catalog_status():
-        where = row["path"] or row["install_command"]
-        table.add_row(row["name"], "yes" if row["installed"] else "no", f"{row['size_bytes'] / 1e6:.0f} MB", str(where))
+    rows = catalog_status()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    columns = [(row["name"], "yes" if row["installed"] else "no", row["file"] or row["install_command"],
+                f"{row['size_bytes'] / 1e6:.0f} MB") for row in rows]
+    table = _models_table(columns) if sys.stdout.isatty() else None
+    if table is None:
+        # Piped, redirected or a very narrow terminal: whole values, tab-separated, so nothing is cut to fit
+        # rich's assumed 80 columns.
+        typer.echo("name\tinstalled\tfile / install command\tsize")
+        for cells in columns:
+            typer.echo("\t".join(cells))
+        return
     out.print(table)
+
+
+def _models_table(columns: list[tuple[str, str, str, str]]):
+    """The catalog as a rich table for this terminal, or None where even its narrowest form does not fit.
+
+    Left alone, rich shrinks every column of a narrow terminal and cuts names to "…"; a name is what the user
+    types next (offline:NAME), so name, installed and size keep their full width and only the file folds."""
+    from rich.table import Column, Table
+    from rich.text import Text
+
+    def widest(k: int, header: str) -> int:
+        return max([len(header)] + [len(cells[k]) for cells in columns])
+
+    minimums = [widest(0, "name"), widest(1, "installed"), 12, widest(3, "size")]
+    if sum(minimums) + 3 * len(minimums) + 1 > out.width:  # each column adds 2 of padding and 1 of border
+        return None
+    table = Table(Column("name", min_width=minimums[0], no_wrap=True),
+                  Column("installed", min_width=minimums[1], no_wrap=True),
+                  Column("file / install command", min_width=minimums[2], overflow="fold"),
+                  Column("size", min_width=minimums[3], no_wrap=True, justify="right"))
+    for cells in columns:
+        table.add_row(*map(Text, cells))  # Text, not markup: "rdistill[extra]" must keep its brackets
+    return table
 
 
 @app.command("ask")
@@ -300,6 +333,9 @@ def filter_command(
                                  "drop traces whose code fails or prints another answer."),
     sandbox_timeout: float = typer.Option(5.0, "--sandbox-timeout", min=0.1, help="Seconds per program."),
     sandbox_memory_mb: int = typer.Option(256, "--sandbox-memory-mb", min=16, help="Memory per program (MiB)."),
+    keep_rejected_pairs: bool = typer.Option(False, "--keep-rejected-pairs",
+                                             help="Keep the wrong side of contrastive pairs whose correct side is kept "
+                                                  "(for -m contrastive / dpo; other methods skip them)."),
 ):
     """Keep only traces worth training on; report what was dropped and why."""
     from rdistill.filter import FilterConfig, SandboxLimits, filter_file
@@ -308,7 +344,7 @@ def filter_command(
     config = FilterConfig(
         require_correct=require_correct, majority=majority, min_steps=min_steps, max_steps=max_steps,
         max_chars=max_chars, check_arithmetic=check_arithmetic, check_grounded=check_grounded, dedup=dedup,
-        dedup_threshold=dedup_threshold, symbolic=symbolic, sandbox=sandbox,
+        dedup_threshold=dedup_threshold, symbolic=symbolic, sandbox=sandbox, keep_rejected_pairs=keep_rejected_pairs,
         sandbox_limits=SandboxLimits(wall_seconds=sandbox_timeout, memory_mb=sandbox_memory_mb))
     result = filter_file(traces, output, config, report_path=report, rejected_path=rejected)
     for table in report_tables(result):
@@ -328,7 +364,7 @@ def train(
     traces: Path = typer.Argument(..., help="Trace JSONL: question, answer and reasoning on each line."),
     student: str = typer.Option(..., "--student", help="Student model: offline:NAME, hf:ORG/NAME, or a folder."),
     method: str = typer.Option("cot_sft", "--method", "-m",
-                               help="cot_sft, answer_only, step_by_step, curriculum (see rdistill.train)."),
+                               help="cot_sft, answer_only, step_by_step, curriculum, contrastive, dpo (see rdistill.train)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output folder for the trained student."),
     lora: bool = typer.Option(True, "--lora/--full", help="LoRA adapter (saved, and merged into the model) or full "
                                                           "fine-tuning."),
@@ -487,8 +523,11 @@ def _print_eval_summary(summary: dict, results_path: Path, summary_path: Path) -
 
     k = acc["samples"]
     head = f"maj@{k} {rate(acc['accuracy'])}, pass@{k} {rate(acc[f'pass@{k}'])}" if k > 1 else f"accuracy {rate(acc['accuracy'])}"
+    cut = acc.get("truncated") or {}
+    cut_text = f"cut off at max_tokens {cut['cut_off']}/{cut['known']}, " if cut.get("known") else ""
     out.print(f"{summary['model']} on {summary['bench']} [{summary['prompt_style']} prompt]: {head}; "
-              f"no answer found in {acc['unanswered']}, failed calls {acc['errors']}", soft_wrap=True, markup=False)
+              f"{cut_text}no answer found in {acc['unanswered']}, failed calls {acc['errors']}", soft_wrap=True,
+              markup=False)
     for name, q in summary["quality"].items():
         if q["n"]:
             out.print(f"  {name}: {q['mean']:.3f} (95% CI {q['ci'][0]:.3f}–{q['ci'][1]:.3f}, n={q['n']})", markup=False)
@@ -550,8 +589,9 @@ def quickstart_cmd(
     show_progress: bool = typer.Option(True, "--progress/--no-progress", help="Draw progress bars."),
 ):
     """Distill arithmetic reasoning from the offline 1.5B teacher into the offline 0.5B student on this machine and
-    report whether it helped (the embedded recipe, the same as recipes/quickstart.yaml). Run from the repository
-    root to find the MultiArith copy in ../shared/data, or pass data.eval.transfer.path=PATH."""
+    report whether it helped (the embedded recipe, the same as recipes/quickstart.yaml). Runs from any folder with
+    no network: its GSM8K and MultiArith problems ship with the package (data.eval.transfer.path=PATH reads another
+    copy)."""
     from rdistill.pipeline.recipe import load_quickstart
 
     _run_pipeline(load_quickstart(list(overrides or [])), run_dir, force, check, show_progress)

@@ -132,6 +132,9 @@ class EvalResult(_Record):
     sample_index: int = 0
     difficulty: int | None = None
     n_steps: int | None = None
+    # Cut off at max_tokens (and so most likely wrong for that alone); None: unknown, as in result files written
+    # before this was recorded and for failed calls.
+    truncated: bool | None = None
     usage: Usage = Field(default_factory=Usage)
     metadata: dict[str, Any] = Field(default_factory=dict)
 

@@ -1,9 +1,10 @@
 """Accuracy from per-sample results: greedy accuracy, maj@k and pass@k, overall and by number of steps.
 
-Every accuracy comes with its 95% bootstrap interval over problems and its n (problems, not samples). With one
-sample per problem the headline accuracy is that sample's; with k samples it is maj@k (the most common
-extracted answer, ties to the earliest), and pass@k (any sample correct) and mean per-sample accuracy sit
-beside it.
+Every accuracy is a proportion of problems and comes with its 95% Wilson interval (rdistill.stats) and its n
+(problems, not samples). With one sample per problem the headline accuracy is that sample's; with k samples it
+is maj@k (the most common extracted answer, ties to the earliest), and pass@k (any sample correct) and mean
+per-sample accuracy (each problem's share of right samples, averaged) sit beside it. The summary also counts the
+answers cut off at max_tokens, which are usually wrong for that reason alone.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from rdistill.answers import judge
 from rdistill.records import EvalResult
-from rdistill.stats import bootstrap_interval
+from rdistill.stats import proportion
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,16 @@ def outcomes(results: list[EvalResult]) -> list[ProblemOutcome]:
 
 
 def rate(values: list[float]) -> dict:
-    """{"value", "ci": [lo, hi], "n"}: a mean of per-problem values with its 95% bootstrap interval."""
-    if not values:
-        return {"value": None, "ci": None, "n": 0}
-    lo, hi = bootstrap_interval(values)
-    return {"value": sum(values) / len(values), "ci": [lo, hi], "n": len(values)}
+    """{"value", "ci": [lo, hi], "n"}: the share of problems right (one value in [0, 1] per problem) with its 95%
+    Wilson interval, which unlike a bootstrap is not zero-wide at 0/n and n/n."""
+    return proportion(values)
+
+
+def truncation(results: list[EvalResult]) -> dict:
+    """{"cut_off", "known", "answers"}: answers cut off at max_tokens, among those whose finish is known (result
+    files written before `truncated` was recorded, and failed calls, do not say)."""
+    known = [r.truncated for r in results if r.truncated is not None]
+    return {"cut_off": sum(known), "known": len(known), "answers": len(results)}
 
 
 def accuracy_summary(results: list[EvalResult]) -> dict:
@@ -89,6 +95,7 @@ def accuracy_summary(results: list[EvalResult]) -> dict:
         "accuracy": rate([float(o.headline_correct) for o in per_problem]),
         "unanswered": sum(1 for r in results if r.extracted is None),
         "errors": sum(1 for r in results if r.metadata.get("error")),
+        "truncated": truncation(results),
         "by_steps": accuracy_by_steps(per_problem),
     }
     if k > 1:

@@ -4,7 +4,8 @@ Steps and arithmetic validity are read from every prediction (no model call). Fa
 and coherence (coherence.py) cost model calls, so they run on the first `faithfulness_n` problems; all of
 their requests go out as one batch through the model's TeacherClient (cached, batched for local models).
 Per-problem values land in `EvalResult.metadata["steps"]` and `["quality"]`; `aggregate_quality` averages
-them with 95% bootstrap intervals and n.
+them with 95% intervals and n: Wilson for a yes/no share of problems (PROPORTION_METRICS), a bootstrap for the
+means of everything else.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rdistill.evaluate import faithfulness as faith
 from rdistill.evaluate.prompts import Messages
 from rdistill.evaluate.reasoning_edits import corrupt_step, reasoning_body
 from rdistill.records import EvalResult, Problem
-from rdistill.stats import bootstrap_interval
+from rdistill.stats import bootstrap_interval, proportion
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ QUALITY_METRICS: dict[str, str] = {
     "logprob_gain": "faithfulness (white-box): log P(answer | q, reasoning) - log P(answer | q)",
     "coherence": "share of steps that follow from the earlier ones (checker, else judge)",
 }
+# Metrics that are a yes/no per problem, so their average is a proportion and gets Wilson's interval like accuracy.
+PROPORTION_METRICS = ("corruption_followed",)
 
 
 def step_metrics(prediction: str) -> dict:
@@ -179,7 +182,10 @@ def aggregate_quality(results: list[EvalResult]) -> dict[str, dict]:
     """{metric: {"mean", "ci": [lo, hi], "n"}}; a metric nobody measured has mean None and n 0."""
     out = {}
     for name, vals in quality_values(results).items():
-        if vals:
+        if vals and name in PROPORTION_METRICS:
+            share = proportion(vals)
+            out[name] = {"mean": share["value"], "ci": share["ci"], "n": share["n"]}
+        elif vals:
             lo, hi = bootstrap_interval(vals)
             out[name] = {"mean": sum(vals) / len(vals), "ci": [lo, hi], "n": len(vals)}
         else:

@@ -183,7 +183,7 @@ def _to_result(problem: Problem, sample_index: int, completion: Completion | Bas
     metadata = {"run": {k: v for k, v in run_info.items() if k != "model"}}
     if isinstance(completion, BaseException):
         log.warning("%s: no answer for %s: %s", run_info["model_id"], problem.id, completion)
-        text, usage, verdict = "", Usage(), None
+        text, usage, verdict, truncated = "", Usage(), None, None
         metadata["error"] = f"{type(completion).__name__}: {completion}"
     else:
         text = completion.text
@@ -191,13 +191,28 @@ def _to_result(problem: Problem, sample_index: int, completion: Completion | Bas
                       cost_usd=completion.cost_usd, seconds=completion.seconds, cached=completion.cached)
         verdict = check(text, problem.answer, problem.answer_type, problem.choices)
         metadata["finish_reason"] = completion.finish_reason
+        truncated = was_cut_off(completion, run_info["decoding"]["max_tokens"])
     steps = step_metrics(text)
     metadata["steps"] = steps
     return EvalResult(model=run_info["model"], bench=bench, problem_id=problem.id, question=problem.question,
                       answer=problem.answer, answer_type=problem.answer_type, choices=problem.choices,
                       prediction=text, extracted=verdict.extracted if verdict else None,
                       correct=bool(verdict and verdict.correct), sample_index=sample_index,
-                      difficulty=problem_steps(problem), n_steps=steps["n_steps"], usage=usage, metadata=metadata)
+                      difficulty=problem_steps(problem), n_steps=steps["n_steps"], truncated=truncated, usage=usage,
+                      metadata=metadata)
+
+
+# What backends call stopping at the token limit: "length" (OpenAI, llama.cpp, llama-server, transformers),
+# "max_tokens" (Anthropic).
+LENGTH_FINISH_REASONS = frozenset({"length", "max_tokens"})
+
+
+def was_cut_off(completion: Completion, max_tokens: int) -> bool:
+    """Whether the answer stopped at max_tokens rather than ending by itself. A backend (or an old cache entry)
+    that reports no finish reason is judged by its token count."""
+    if completion.finish_reason is not None:
+        return completion.finish_reason in LENGTH_FINISH_REASONS
+    return completion.completion_tokens >= max_tokens
 
 
 def build_summary(results: list[EvalResult], run_info: dict, *, bench: str, options: EvalOptions, ledger: dict,

@@ -23,6 +23,9 @@ class FilterConfig:
     symbolic: bool = False
     sandbox: bool = False
     sandbox_limits: SandboxLimits = field(default_factory=SandboxLimits)
+    # Pair traces (contrastive strategy: metadata pair_id, role): keep a rejected trace, wrong by design, exactly when
+    # the chosen trace of its pair is kept, for pair training methods (dpo, contrastive); see pipeline.py.
+    keep_rejected_pairs: bool = False
 
     def __post_init__(self):
         for name in ("min_steps", "max_steps", "max_chars"):

@@ -4,6 +4,13 @@ Order (cheap and decisive first, the sandbox late, duplicates last so that the c
 one that passed everything else): no_answer, wrong_answer / disagrees_with_majority, too_few_steps /
 too_many_steps, too_long, wrong_arithmetic, ungrounded_number, symbolic_mismatch, code_failed /
 code_mismatch, duplicate.
+
+With `keep_rejected_pairs` (for pair training methods), the traces of the contrastive strategy are judged as pairs:
+a chosen trace (`metadata.role`) goes through every check above, and a rejected trace, wrong by design, is judged by
+its pair instead: kept exactly when it has an answer, that answer is wrong (rejected_is_correct otherwise), and the
+chosen trace of its `metadata.pair_id` is kept (unpaired_rejected otherwise). Rejected traces skip the quality
+checks (a rewrite carries a planted arithmetic error) and duplicate detection (a rewrite is a near copy of its chosen
+trace). Without the option, every trace is judged alone, pair traces included.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from rdistill.answers import judge
 from rdistill.filter.answer_filters import has_answer, is_correct
 from rdistill.filter.arithmetic_filter import arithmetic_holds
 from rdistill.filter.code_filter import code_agrees
@@ -23,7 +31,7 @@ from rdistill.filter.length_filters import short_enough, step_count_within
 from rdistill.filter.majority import Vote, tally_votes
 from rdistill.filter.report import FilterReport, build_report
 from rdistill.filter.symbolic_filter import symbolically_equal
-from rdistill.filter.verdicts import FilterVerdict
+from rdistill.filter.verdicts import FilterVerdict, drop
 from rdistill.records import Trace
 
 _log = logging.getLogger(__name__)
@@ -71,16 +79,43 @@ def judge_traces(traces: Iterable[Trace], config: FilterConfig | None = None) ->
     votes = tally_votes(facts)
     checks = _checks(config)
     dedup = Deduplicator(config.dedup_threshold) if config.dedup else None
-    decisions = []
+    decisions: list[Decision | None] = []
     for index, (f, vote) in enumerate(zip(facts, votes)):
+        if config.keep_rejected_pairs and pair_role(f.trace) == "rejected":
+            decisions.append(None)  # judged below, once every chosen trace is
+            continue
         verdict, flags = _first_failure(f, vote, checks)
         if verdict is None and dedup is not None:
             found = dedup.check(f, index)
             verdict = None if found.passed else found
         decisions.append(_decide(f, vote, verdict, flags))
+    if config.keep_rejected_pairs:
+        _judge_rejected(facts, votes, decisions)
     kept = sum(d.kept for d in decisions)
     _log.info("filter: kept %d of %d traces", kept, len(decisions))
     return decisions
+
+
+def pair_role(trace: Trace) -> str | None:
+    """The role of a contrastive pair's trace ("chosen" or "rejected"); None for a trace of no pair."""
+    return trace.metadata.get("role") if trace.metadata.get("pair_id") else None
+
+
+def _judge_rejected(facts: list[TraceFacts], votes: list[Vote], decisions: list[Decision | None]) -> None:
+    """Fill in the decisions left open for rejected traces, from the decisions on the chosen ones."""
+    chosen = [d for d in decisions if d is not None and pair_role(d.trace) == "chosen"]
+    kept_pairs = {d.trace.metadata["pair_id"] for d in chosen if d.kept}
+    chosen_reason = {d.trace.metadata["pair_id"]: d.reason for d in chosen if not d.kept}
+    for index, (f, vote) in enumerate(zip(facts, votes)):
+        if decisions[index] is not None:
+            continue
+        verdict = has_answer(f)
+        if verdict.passed and f.has_gold and judge(f.predicted, f.trace.answer, f.trace.answer_type, f.trace.choices):
+            verdict = drop("rejected_is_correct", predicted=f.predicted, gold=f.trace.answer)
+        pair_id = f.trace.metadata["pair_id"]
+        if verdict.passed and pair_id not in kept_pairs:
+            verdict = drop("unpaired_rejected", pair_id=pair_id, chosen=chosen_reason.get(pair_id, "missing"))
+        decisions[index] = _decide(f, vote, None if verdict.passed else verdict, {})
 
 
 def _first_failure(f: TraceFacts, vote: Vote, checks: list[Check]) -> tuple[FilterVerdict | None, dict]:

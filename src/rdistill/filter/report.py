@@ -37,6 +37,8 @@ class FilterReport(BaseModel):
     by_strategy: dict[str, StrategyCounts]
     config: dict[str, Any]
     sandbox_isolation: list[str] | None = None
+    # With keep_rejected_pairs: kept chosen and rejected traces, and pairs with both sides kept (pipeline.py).
+    pairs: dict[str, int] | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -82,12 +84,28 @@ def build_report(decisions: Sequence["Decision"], config: FilterConfig) -> Filte
         from rdistill.filter.sandbox import isolation_mechanisms
 
         isolation = list(isolation_mechanisms())
+    pairs = _pair_counts(kept) if config.keep_rejected_pairs else None
     return FilterReport(
         input=len(decisions), kept=len(kept), dropped=len(decisions) - len(kept), dropped_by_reason=_ordered(dropped),
         flagged_by_reason=_ordered(flagged),
         steps_histogram={"input": _steps_histogram(decisions), "kept": _steps_histogram(kept)},
         vote_share_histogram={"input": _vote_histogram(decisions), "kept": _vote_histogram(kept)},
-        by_strategy=dict(sorted(strategies.items())), config=config.to_json_dict(), sandbox_isolation=isolation)
+        by_strategy=dict(sorted(strategies.items())), config=config.to_json_dict(), sandbox_isolation=isolation,
+        pairs=pairs)
+
+
+def _pair_counts(kept: Sequence["Decision"]) -> dict[str, int]:
+    from rdistill.filter.pipeline import pair_role
+
+    roles: dict[str, set[str]] = {}
+    counts = Counter()
+    for d in kept:
+        role = pair_role(d.trace)
+        if role in ("chosen", "rejected"):
+            counts[f"{role}_kept"] += 1
+            roles.setdefault(d.trace.metadata["pair_id"], set()).add(role)
+    return {"chosen_kept": counts["chosen_kept"], "rejected_kept": counts["rejected_kept"],
+            "groups_paired": sum(1 for r in roles.values() if r == {"chosen", "rejected"})}
 
 
 def report_tables(report: FilterReport) -> list:
@@ -103,6 +121,9 @@ def report_tables(report: FilterReport) -> list:
         outcome.add_row(f"dropped: {reason}", str(n), share(n))
     for reason, n in report.flagged_by_reason.items():
         outcome.add_row(f"(kept, flagged: {reason})", str(n), share(n), style="yellow")
+    if report.pairs is not None:
+        outcome.add_row("(kept: rejected sides of pairs)", str(report.pairs["rejected_kept"]),
+                        share(report.pairs["rejected_kept"]), style="yellow")
     outcome.add_row("input", str(report.input), "100.0%" if report.input else "-", style="bold")
 
     per_strategy = Table("strategy", "input", "kept", "dropped by reason", title="per strategy", title_justify="left")

@@ -13,6 +13,8 @@ from typing import Any
 REASONS: tuple[str, ...] = (
     "no_answer", "wrong_answer", "disagrees_with_majority", "too_few_steps", "too_many_steps", "too_long",
     "wrong_arithmetic", "ungrounded_number", "symbolic_mismatch", "code_failed", "code_mismatch", "duplicate",
+    # keep_rejected_pairs: a rejected trace whose chosen trace was dropped (or is missing), and one that is right.
+    "unpaired_rejected", "rejected_is_correct",
 )
 
 

@@ -11,9 +11,10 @@ exactly like the file.
 Paths (the fields marked PathStr) are resolved once, at load time:
 - a relative path in the file is relative to the recipe file's folder;
 - a relative path in an override is relative to the current directory (where it was typed);
-- `{cwd}` stands for the current directory and `{recipe}` for the recipe's folder, `~` and `$VAR` are expanded.
-The embedded quickstart has no folder of its own: its `{cwd}/../shared/data/...` paths find the benchmark copies
-when rdistill runs from the repository root, and `data.eval.transfer.path=...` points elsewhere.
+- `{cwd}` stands for the current directory, `{recipe}` for the recipe's folder and `{bundled}` for the benchmark
+  subsets shipped inside the package (rdistill.data.BUNDLED_DATA); `~` and `$VAR` are expanded.
+The embedded quickstart reads its GSM8K and MultiArith problems from `{bundled}`, so it runs from any folder with no
+network; `data.eval.transfer.path=...` points elsewhere.
 Model strings (teacher.model, student.model, ...) are plain values, passed on as they are.
 """
 
@@ -625,7 +626,9 @@ def resolve_paths(recipe: Recipe, *, base_dir: Path, cwd: Path, override_locs: s
 
 
 def resolve_path(raw: str, *, base: Path, cwd: Path, recipe_dir: Path) -> str:
-    text = raw.replace("{cwd}", str(cwd)).replace("{recipe}", str(recipe_dir))
+    from rdistill.data import BUNDLED_DATA
+
+    text = raw.replace("{cwd}", str(cwd)).replace("{recipe}", str(recipe_dir)).replace("{bundled}", str(BUNDLED_DATA))
     path = Path(os.path.expanduser(os.path.expandvars(text)))
     if not path.is_absolute():
         path = base / path

@@ -91,8 +91,15 @@ def load_source(source: ProblemSource, *, default_split: str) -> list[Problem]:
     if source.kind == "bench":
         from rdistill.data.benchmarks import load_benchmark
 
-        return load_benchmark(source.bench, split=source.split or default_split, path=source.path,
-                              limit=source.limit)
+        from rdistill.data import is_bundled
+
+        problems = load_benchmark(source.bench, split=source.split or default_split, path=source.path,
+                                  limit=source.limit)
+        if source.limit and len(problems) < source.limit and is_bundled(source.path):
+            raise InputError(f"the bundled copy of {source.bench} holds {len(problems)} problems of this split, fewer "
+                             f"than limit {source.limit}: point path at a full copy, or remove path to read the hub",
+                             path=source.path, field="limit")
+        return problems
     problems = load_records(source.file, Problem)
     return problems[:source.limit] if source.limit else problems
 
@@ -101,7 +108,10 @@ def describe_source(source: ProblemSource) -> str:
     if source.kind == "synth":
         return f"synth:{source.synth} n={source.n} steps={source.steps or '1-4'} seed={source.seed}"
     if source.kind == "bench":
-        return f"{source.bench} ({source.path or 'hub'})" + (f" first {source.limit}" if source.limit else "")
+        from rdistill.data import is_bundled
+
+        where = "bundled" if is_bundled(source.path) else source.path or "hub"
+        return f"{source.bench} ({where})" + (f" first {source.limit}" if source.limit else "")
     return str(source.file)
 
 

@@ -1,10 +1,11 @@
 """The numbers a report shows, as one JSON-able dict; markdown.py and html.py only lay them out.
 
 Per benchmark: one row per result set (teacher first, then baselines, then students), each accuracy with its
-95% bootstrap interval and n; each student's paired difference from the teacher and the baseline used (interval
-and exact McNemar p over the same problems); which baseline prompt was chosen and why; accuracy by number of
-steps; the reasoning-quality metrics; and any fairness issue that was allowed. Then cost: teacher calls from the ledgers
-and serving cost per 1K generated tokens for every evaluated model.
+95% Wilson interval and n, and how many of its answers were cut off at max_tokens; each student's paired
+difference from the teacher and the baseline used (interval and exact McNemar p over the same problems); which
+baseline prompt was chosen and why; accuracy by number of steps; the reasoning-quality metrics; and any fairness
+issue that was allowed. Then cost: teacher calls from the ledgers and serving cost per 1K generated tokens for
+every evaluated model.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def _bench(comparison: BenchComparison) -> dict:
         acc = s.accuracy
         row = {"label": s.label, "model": s.model, "role": s.role or "model", "prompt_style": s.prompt_style,
                "accuracy": acc["accuracy"], "samples": acc["samples"], "unanswered": acc["unanswered"],
-               "errors": acc["errors"], "by_steps": acc["by_steps"], "decoding": s.decoding,
+               "errors": acc["errors"], "truncated": acc["truncated"], "by_steps": acc["by_steps"],
+               "decoding": s.decoding,
                "baseline_used": s.label in chosen_labels, "quality": aggregate_quality(s.results),
                "source": str(s.path) if s.path else None}
         k = acc["samples"]

@@ -62,6 +62,15 @@ def difference_text(entry: dict) -> str:
     return f"{100 * entry['difference']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] n={entry['n']}"
 
 
+def cut_off_text(entry: dict | None) -> str:
+    """"3/100": answers cut off at max_tokens out of those whose finish is known; "–" when none is (result files
+    written before it was recorded), with the unknown ones named when only some are."""
+    if not entry or not entry.get("known"):
+        return "–"
+    unknown = entry["answers"] - entry["known"]
+    return f"{entry['cut_off']}/{entry['known']}" + (f" ({unknown} unknown)" if unknown else "")
+
+
 def _decoding_text(decoding: dict) -> str:
     if not decoding:
         return "not recorded"
@@ -70,10 +79,23 @@ def _decoding_text(decoding: dict) -> str:
             f"seed {decoding.get('seed')}")
 
 
+# Why two runs of one model can differ by a few answers even when greedy: the project measures it with
+# bench/eval_noise.py (one model, the same problems, twice), results in bench/results/eval_noise.json.
+NOISE_NOTE = ("Run-to-run noise: greedy decoding through llama-server with parallel slots is not bit-for-bit "
+              "repeatable (batched kernels round differently with what else is in the batch), so a rerun can flip "
+              "a few near-tie answers. rdistill's bench/eval_noise.py evaluates one model twice on the same problems "
+              "and counts the answers that differ (bench/results/eval_noise.json in its repository); differences "
+              "between models of that size are noise, not a result.")
+
+
 def build_blocks(data: dict) -> list[Block]:
     blocks: list[Block] = [Heading(1, "rdistill evaluation report"),
-                           Paragraph("Every accuracy is shown with its 95% bootstrap interval (over problems) and n, "
-                                     "the number of problems it is computed on.")]
+                           Paragraph("Every accuracy (a share of problems) is shown with its 95% Wilson interval "
+                                     "and n, the number of problems it is computed on; reasoning-quality means "
+                                     "other than yes/no shares carry a 95% bootstrap interval. \"cut off at "
+                                     "max_tokens\" counts the answers that hit the token limit before ending, "
+                                     "usually wrong for that alone (\"–\": the result file does not record it)."),
+                           Paragraph(NOISE_NOTE)]
     for bench in data["benches"]:
         blocks += _bench_blocks(bench, data["quality_metrics"])
     blocks += _cost_blocks(data["cost"])
@@ -106,22 +128,22 @@ def _bench_blocks(bench: dict, metric_names: dict[str, str]) -> list[Block]:
     if k > 1:
         headers += [f"pass@{k}", "mean per-sample accuracy"]
         kinds += ["accuracy", "accuracy"]
-    headers += ["no answer found", "failed calls"]
-    kinds += ["text", "text"]
+    headers += ["cut off at max_tokens", "no answer found", "failed calls"]
+    kinds += ["text", "text", "text"]
     rows = []
     for r in bench["rows"]:
         role = r["role"] + (" (baseline used)" if r["baseline_used"] else "")
         row = [r["model"], role, r["prompt_style"], rate_text(r["accuracy"])]
         if k > 1:
             row += [rate_text(r.get("pass_at_k")), rate_text(r.get("sample_accuracy"))]
-        row += [str(r["unanswered"]), str(r["errors"])]
+        row += [cut_off_text(r.get("truncated")), str(r["unanswered"]), str(r["errors"])]
         rows.append(row)
     out.append(Table(headers, rows, kinds))
     paired_rows = [[r["label"], p["against"], difference_text(p), f"{p['only_first']} / {p['only_second']}",
                     f"{p['p_value']:.3g}"] for r in bench["rows"] for p in r.get("paired", [])]
     if paired_rows:
         out.append(Paragraph("Paired differences on the same problems (student minus reference, in points; "
-                             "95% bootstrap interval; problems only the student / only the reference got right; "
+                             "95% bootstrap interval over problems; problems only the student / only the reference got right; "
                              "exact McNemar p):"))
         out.append(Table(["student", "against", "difference", "only student / only reference", "p"], paired_rows,
                          ["text", "text", "text", "text", "text"]))

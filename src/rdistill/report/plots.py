@@ -52,7 +52,7 @@ def accuracy_plot(bench: dict) -> bytes:
     ax.set_yticks(ys, [f"{r['label']}\n({r['role']}{', baseline used' if r['baseline_used'] else ''})"
                        for r in rows], fontsize=8)
     ax.set_xlim(0, 118)
-    ax.set_xlabel("accuracy (%), bars: 95% bootstrap interval")
+    ax.set_xlabel("accuracy (%), bars: 95% Wilson interval")
     ax.set_title(f"{bench['bench']}: accuracy on {bench['n_problems']} problems")
     return _png(fig)
 

@@ -1,5 +1,11 @@
 """`TeacherClient`: what every backend shares — cache, bounded concurrency, retries, timeouts, rate limits,
 the cost ledger and the budget. Backends only implement `complete(request)`.
+
+Two things a backend can declare about itself:
+- `stall_timeout_s`: it fails a request itself once no new token arrives for that long (llamaserver streams), so the
+  client sets no total time limit on its calls: a slow request that is still producing tokens is not stuck.
+- `adaptive_concurrency = True`: its requests share one machine (a local llama-server's slots), so the number in
+  flight follows the measured speed (`ConcurrencyController`) instead of staying at the ceiling.
 """
 
 from __future__ import annotations
@@ -8,6 +14,8 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
+from dataclasses import dataclass
 from typing import Awaitable, Callable, Sequence, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
@@ -40,6 +48,149 @@ class _Wait:
         return wait
 
 
+class Gate:
+    """A semaphore whose size can change while requests are in flight (asyncio.Semaphore's cannot). Lowering it
+    lets the requests in flight finish; new ones wait until fewer than `limit` are in flight."""
+
+    def __init__(self, limit: int):
+        self.limit, self.in_flight = max(1, limit), 0
+        self._waiters: deque[asyncio.Future] = deque()
+
+    async def __aenter__(self) -> "Gate":
+        while self.in_flight >= self.limit:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                else:
+                    self._wake()  # it had been woken: pass its turn on
+                raise
+        self.in_flight += 1
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.in_flight -= 1
+        self._wake()
+
+    def set_limit(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._wake()
+
+    def _wake(self) -> None:
+        # A woken waiter checks again (another task may have taken the place meanwhile) and queues anew if so.
+        free = self.limit - self.in_flight
+        while free > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                free -= 1
+
+
+@dataclass
+class ConcurrencyChange:
+    at_s: float  # seconds since the client's first request on this loop
+    old: int
+    new: int
+    reason: str
+
+
+class ConcurrencyController:
+    """How many requests to keep in flight towards one machine, from its measured speed (AIMD-like).
+
+    A window closes every `max(4, limit)` finished requests: its speed is the completion tokens those requests
+    produced per wall second. The rule:
+    - Slowdown, halve (multiplicative decrease): a request stalled or timed out, or the window's tokens/s fell below
+      half the reference measured at about this concurrency, i.e. each request's time per token doubled (something
+      else took the CPU). The reference restarts after the change, so a lasting slowdown halves once, not forever.
+    - Hill climb, +1 (additive increase): below the ceiling, one more in flight is tried; it is kept, and the next
+      one tried, only if tokens/s rose by at least 5%. Otherwise the step is undone and the limit holds for HOLD
+      windows before the next try: once the cores are saturated, more requests in flight only add latency.
+    The first window after a change (and the first of all, which holds the server's start) only settles: requests
+    sent at the old limit are still finishing in it, so its speed decides nothing.
+    Never below 1, never above the ceiling (the server's slots, or the concurrency asked for). Starting at the
+    ceiling, an unloaded machine runs exactly as without the controller.
+    """
+
+    MIN_WINDOW, GAIN, SLOWDOWN, HOLD = 4, 1.05, 0.5, 5
+
+    def __init__(self, ceiling: int, name: str = "", clock: Callable[[], float] = time.monotonic,
+                 changes: list[ConcurrencyChange] | None = None):
+        self.ceiling, self.limit, self.name, self.clock = max(1, ceiling), max(1, ceiling), name, clock
+        self.changes = changes if changes is not None else []
+        self._started = clock()
+        self._new_window()
+        self._reference: float | None = None  # tokens/s at about the current limit (EWMA over windows)
+        self._before_step: float | None = None  # tokens/s of the window before a +1 try
+        self._hold = 0
+        self._settling = True
+
+    def _new_window(self) -> None:
+        self._window_start, self._window_requests, self._window_tokens = self.clock(), 0, 0
+        self._decreased_in_window = False
+
+    def set_ceiling(self, ceiling: int) -> int:
+        self.ceiling = max(1, ceiling)
+        if self.limit > self.ceiling:
+            self._change(self.ceiling, "ceiling lowered")
+        return self.limit
+
+    def observe(self, completion_tokens: int) -> int:
+        """A request finished; returns the limit to use now."""
+        self._window_requests += 1
+        self._window_tokens += completion_tokens
+        if self._window_requests < max(self.MIN_WINDOW, self.limit):
+            return self.limit
+        rate = self._window_tokens / max(self.clock() - self._window_start, 1e-6)
+        self._new_window()
+        if self._settling:
+            self._settling = False
+            return self.limit
+        if self._reference is not None and rate < self.SLOWDOWN * self._reference:
+            self._halve(f"{rate:.1f} tokens/s, under half of {self._reference:.1f} before")
+            return self.limit
+        self._reference = rate if self._reference is None else 0.5 * (self._reference + rate)
+        if self._before_step is not None:  # the window after a +1 try: keep it only if it paid
+            before, self._before_step = self._before_step, None
+            if rate < self.GAIN * before:
+                self._step(-1, f"{rate:.1f} tokens/s, not 5% over {before:.1f}: undone")
+                self._hold = self.HOLD
+                return self.limit
+        elif self._hold > 0:
+            self._hold -= 1
+            return self.limit
+        if self.limit < self.ceiling:
+            self._step(+1, f"{rate:.1f} tokens/s: trying one more")
+            self._before_step = rate
+        return self.limit
+
+    def failed(self) -> int:
+        """A request stalled or timed out: halve, at most once per window (a slowdown fails many at once)."""
+        if not self._decreased_in_window:
+            self._halve("a request stalled or timed out")
+            self._new_window()
+            self._decreased_in_window = True
+        return self.limit
+
+    def _halve(self, reason: str) -> None:
+        self._change(max(1, self.limit // 2), reason)
+        self._reference = None  # measured again at the new limit
+        self._before_step, self._hold = None, 0
+
+    def _step(self, delta: int, reason: str) -> None:
+        self._change(min(self.ceiling, max(1, self.limit + delta)), reason)
+
+    def _change(self, new: int, reason: str) -> None:
+        if new == self.limit:
+            return
+        change = ConcurrencyChange(round(self.clock() - self._started, 1), self.limit, new, reason)
+        self.changes.append(change)
+        log.info("%s: requests in flight %d -> %d (%s)", self.name, change.old, change.new, reason)
+        self.limit, self._settling = new, True
+
+
 class TeacherClient:
     def __init__(self, backend: Backend, *, cache: ResponseCache | None = None, ledger: Ledger | None = None,
                  concurrency: int | None = None, max_attempts: int = 6, timeout_s: float = 300.0,
@@ -58,11 +209,22 @@ class TeacherClient:
             log.warning("no price known for %s:%s; its cost is recorded as $0 (pass a price table to fix)",
                         backend.provider, backend.model)
         self._guard = threading.Lock()
-        self._loop_state: dict[int, tuple[asyncio.Semaphore, TokenBucket | None, TokenBucket | None]] = {}
+        self._loop_state: dict[int, tuple[Gate, TokenBucket | None, TokenBucket | None]] = {}
+        self._controllers: dict[int, ConcurrencyController] = {}
+        self.concurrency_changes: list[ConcurrencyChange] = []  # every change the controller made, in order
+        self._cap: int | None = None  # a lower ceiling asked for by the caller (cap_concurrency)
+        # A backend that fails stalled requests itself gets no total time limit here (see the module docstring).
+        self.stall_timeout_s: float | None = getattr(backend, "stall_timeout_s", None)
+        self.adaptive = bool(getattr(backend, "adaptive_concurrency", False))
 
     @property
     def name(self) -> str:
         return f"{self.backend.provider}:{self.backend.model}"
+
+    def _ceiling(self) -> int:
+        # Never more in flight than the server has slots: a request queued behind them makes no progress.
+        ceiling = min(self.concurrency, getattr(self.backend, "slots", None) or self.concurrency)
+        return max(1, min(ceiling, self._cap or ceiling))
 
     def _state(self):
         # asyncio primitives belong to one event loop; keep one set per loop so the sync wrapper can be reused.
@@ -70,11 +232,30 @@ class TeacherClient:
         with self._guard:
             if id(loop) not in self._loop_state:
                 self._loop_state[id(loop)] = (
-                    asyncio.Semaphore(self.concurrency),
+                    Gate(self._ceiling()),
                     TokenBucket(self._rpm) if self._rpm else None,
                     TokenBucket(self._tpm) if self._tpm else None,
                 )
+                if self.adaptive:
+                    self._controllers[id(loop)] = ConcurrencyController(self._ceiling(), self.name,
+                                                                        changes=self.concurrency_changes)
             return self._loop_state[id(loop)]
+
+    def cap_concurrency(self, cap: int | None) -> None:
+        """At most `cap` requests in flight from now on, on the running loop (None: back to the client's
+        concurrency; an adaptive controller then climbs back by itself where that pays). For a second try of
+        requests that failed under load, say."""
+        self._cap = cap
+        gate = self._state()[0]
+        controller = self._controllers.get(id(asyncio.get_running_loop()))
+        gate.set_limit(controller.set_ceiling(self._ceiling()) if controller else self._ceiling())
+
+    def _adapt(self, completion: Completion | None) -> None:
+        """Tell the adaptive controller about a finished (None: stalled or timed-out) request; apply its limit."""
+        controller = self._controllers.get(id(asyncio.get_running_loop()))
+        if controller is not None:
+            limit = controller.observe(completion.completion_tokens) if completion else controller.failed()
+            self._state()[0].set_limit(limit)
 
     async def acomplete(self, request: Request) -> Completion:
         hit = self._cached(request)
@@ -92,6 +273,7 @@ class TeacherClient:
         finally:
             self.ledger.release(reservation)
         self._account(request, completion)
+        self._adapt(completion)
         return completion
 
     def _cached(self, request: Request) -> Completion | None:
@@ -116,6 +298,7 @@ class TeacherClient:
         def before_sleep(state):
             self.ledger.record_retry(self.name)
             log.info("retrying %s after %s (attempt %d)", self.name, state.outcome.exception(), state.attempt_number)
+            self._adapt(None)  # a stalled or timed-out request: the machine is overloaded
 
         retrying = AsyncRetrying(
             retry=retry_if_exception_type((TransientError, asyncio.TimeoutError)),
@@ -125,7 +308,9 @@ class TeacherClient:
             async for attempt in retrying:
                 with attempt:
                     start = time.perf_counter()
-                    result = await asyncio.wait_for(call(), timeout=self.timeout_s)
+                    # No total limit where the backend limits the time without progress itself.
+                    timeout = None if self.stall_timeout_s else self.timeout_s
+                    result = await asyncio.wait_for(call(), timeout=timeout)
                     for completion in result if isinstance(result, list) else [result]:
                         completion.seconds = completion.seconds or (time.perf_counter() - start)
                     return result

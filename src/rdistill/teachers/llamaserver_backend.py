@@ -22,11 +22,23 @@ from the one-sequence ones, gave 14/16 (near-ties flipped). Run the same slots f
 A final assistant message is continued, not answered (`continues_final_message`): the chat before it is rendered
 with the server's own template (`/apply-template`), the partial text is appended and `/completion` goes on from
 there; the completion holds only the new text. Local models cost $0; `seconds` is each request's wall time.
+
+Both endpoints are read as a stream (server-sent events, one per generated token). On a machine shared with other
+work a request may take many minutes and still be progressing, so there is no limit on its total time (unless
+`request_timeout_s` asks for one); it fails when it stops progressing:
+- no new event for `stall_timeout_s` (120 s) while llama-server is not computing: it is stuck;
+- no new event for `busy_timeout_s` (600 s) although it is computing. One step of the server takes in the new
+  prompts of all its slots together and sends no event meanwhile: on 2 cores shared with 2 other jobs such a step
+  measured over 120 s, so a quiet but busy server gets the longer limit. Where its CPU time cannot be read (not
+  Linux), only the first token gets the longer limit.
+The completion built from the stream has the same text, token counts, finish reason and logprobs as the one
+llama-server answers without streaming (tests/test_teacher_progress_timeout.py checks it field by field).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -54,6 +66,11 @@ ADAPTER_GGUF = "adapter.gguf"
 # The KV cache of 16 slots x 2048 tokens is ~0.9 GB for the 1.5B model, ~0.4 GB for the 0.5B.
 DEFAULT_SLOTS = 16
 DEFAULT_CTX_PER_SLOT = 2048
+# How long a request may go without a new token. A decode step of 16 slots takes well under a second on 2 cores;
+# what can hold every slot for long is the server taking in many new prompts at once on a busy machine.
+DEFAULT_STALL_TIMEOUT_S = 120.0
+DEFAULT_BUSY_TIMEOUT_S = 600.0  # the same while the server computes (see the module docstring)
+BUSY_CPU_SHARE = 0.1  # "computing": it used at least this share of one core since the last look
 FORMS = ("llamaserver:offline:NAME", "llamaserver:/path/model.gguf", "llamaserver:/path/to/student (a LoRA student "
          "folder made by rdistill train from a catalog GGUF)")
 
@@ -220,14 +237,20 @@ def _tokenizer_chat_template(folder: Path) -> str | None:
 
 # ---------------------------------------------------------------------------------------------------- backend
 
+class StallError(TransientError):
+    """llama-server sent nothing for the stall limit: the request is stuck, not slow."""
+
+
 class LlamaServerBackend(LoopClients):
     provider = "llamaserver"
     local = True
     continues_final_message = True  # a final assistant message is continued (see the module docstring)
+    adaptive_concurrency = True  # the slots share this machine's cores: the client follows their speed
 
     def __init__(self, target: str, *, slots: int | None = None, threads: int | None = None,
                  ctx_per_slot: int | None = None, lora_scale: float = 1.0, model_name: str | None = None,
-                 startup_timeout_s: float = 300.0, request_timeout_s: float = 600.0,
+                 startup_timeout_s: float = 300.0, stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
+                 busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S, request_timeout_s: float | None = None,
                  log_dir: str | os.PathLike | None = None, flash_attn: str = "off",
                  extra_args: Sequence[str] | str = ()):
         try:
@@ -236,6 +259,8 @@ class LlamaServerBackend(LoopClients):
             raise RdistillError(f"the llamaserver backend needs httpx: {HTTPX_INSTALL}") from None
         if slots is not None and slots < 1:
             raise RdistillError(f"slots must be at least 1, got {slots}")
+        if min(stall_timeout_s, busy_timeout_s, request_timeout_s or 1) <= 0:
+            raise RdistillError("stall_timeout_s, busy_timeout_s and request_timeout_s must be positive (seconds)")
         self.target = target
         self.served = resolve_target(target, lora_scale=lora_scale)
         self.model = model_name or self.served.model_id
@@ -247,7 +272,9 @@ class LlamaServerBackend(LoopClients):
             ctx = min(ctx, self.served.context_length)
         self.ctx_per_slot = ctx
         self.startup_timeout_s = startup_timeout_s
-        self.request_timeout_s = request_timeout_s
+        self.stall_timeout_s = stall_timeout_s  # the client sees it and sets no total limit of its own
+        self.busy_timeout_s = max(busy_timeout_s, stall_timeout_s)
+        self.request_timeout_s = request_timeout_s  # a total limit per request, only when asked for
         self.server = LlamaServerProcess(
             self.served.gguf, slots=self.slots, ctx_per_slot=self.ctx_per_slot, threads=self.threads,
             lora=[(self.served.lora, lora_scale)] if self.served.lora else (),
@@ -288,24 +315,105 @@ class LlamaServerBackend(LoopClients):
         import httpx
 
         limits = httpx.Limits(max_connections=max(self.slots * 2, 8), max_keepalive_connections=self.slots * 2)
-        return httpx.AsyncClient(timeout=httpx.Timeout(self.request_timeout_s, connect=10.0), limits=limits,
+        # httpx's read timeout is the time between two reads: a backstop behind the stall limit in _stream.
+        read = self.busy_timeout_s + 30.0
+        return httpx.AsyncClient(timeout=httpx.Timeout(read, connect=10.0), limits=limits,
                                  trust_env=False)
 
     async def _close_client(self, client) -> None:
         await client.aclose()
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One plain JSON request (/apply-template: no generation, answered at once)."""
+        server = await self._ready_server()
+        async with self._http_errors():
+            response = await self._client().post(f"{server.root_url}{path}", json=body)
+        await self._check_status(response)
+        try:
+            return response.json()
+        except ValueError:
+            raise TransientError(f"llama-server sent a response that is not JSON: {response.text[:200]!r}") from None
+
+    async def _stream(self, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every event of a streamed generation, in order; a StallError once it stops progressing (_Watch)."""
+        server = await self._ready_server()
+        client = self._client()
+        # return_progress: while the server takes in a long prompt it sends progress events, which count too.
+        request = client.build_request("POST", f"{server.root_url}{path}",
+                                       json={**body, "stream": True, "return_progress": True})
+        events: list[dict[str, Any]] = []
+        watch = _Watch(self)
+
+        async def progressing(awaitable):
+            task = asyncio.ensure_future(awaitable)
+            try:
+                while not task.done():
+                    wait = watch.next_wait()
+                    if wait is None:
+                        raise watch.error()
+                    await asyncio.wait({task}, timeout=wait)
+                return task.result()
+            finally:
+                task.cancel()  # a no-op once it is done
+
+        async with self._http_errors():
+            # llama-server sends its headers with the first event: waiting for them is waiting for progress too.
+            response = await progressing(client.send(request, stream=True))
+            try:
+                if response.status_code >= 400:
+                    await response.aread()
+                    await self._check_status(response)
+                lines = response.aiter_lines()
+                while True:
+                    try:
+                        line = await progressing(anext(lines))
+                    except StopAsyncIteration:
+                        break
+                    event = _sse_event(line)  # None for blank lines and the server's keep-alive comments
+                    if event is None:
+                        continue
+                    if event == "[DONE]":
+                        break
+                    if "error" in event:
+                        raise self._event_error(event)
+                    events.append(event)
+                    watch.event(token="prompt_progress" not in event)
+            finally:
+                await response.aclose()
+        return events
+
+    def server_cpu_s(self) -> float | None:
+        """CPU seconds the llama-server process has used so far (Linux), None where that cannot be read."""
+        process = self.server.process
+        if process is None:
+            return None
+        try:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        except (OSError, ValueError, IndexError):
+            return None
+
+    async def _ended_early(self) -> Exception:
+        """The error for a stream that stopped before its last event: the server's death, or a retryable one."""
+        if await asyncio.to_thread(self._exited_soon):
+            return self._died()
+        return TransientError("llama-server's stream ended before the answer did")
+
+    @contextlib.asynccontextmanager
+    async def _http_errors(self):
+        """httpx's errors as TransientError, or as the server's death when it ended."""
         import httpx
 
-        server = await self._ready_server()
         try:
-            response = await self._client().post(f"{server.root_url}{path}", json=body)
+            yield
         except httpx.TimeoutException as e:
             raise TransientError(f"request to llama-server timed out ({type(e).__name__})") from e
         except httpx.TransportError as e:
             if await asyncio.to_thread(self._exited_soon):
                 raise self._died() from None
             raise TransientError(f"connection to llama-server failed: {e!r}") from e
+
+    async def _check_status(self, response) -> None:
         if response.status_code >= 500 or response.status_code in (408, 429):
             if await asyncio.to_thread(self._exited_soon):
                 raise self._died() from None
@@ -313,10 +421,6 @@ class LlamaServerBackend(LoopClients):
                                  status=response.status_code)
         if response.status_code >= 400:
             raise TeacherError(self._client_error(response))
-        try:
-            return response.json()
-        except ValueError:
-            raise TransientError(f"llama-server sent a response that is not JSON: {response.text[:200]!r}") from None
 
     def _exited_soon(self, wait_s: float = 1.0) -> bool:
         """True when the server process has ended (or ends within `wait_s`: a killed server's sockets close a
@@ -331,16 +435,28 @@ class LlamaServerBackend(LoopClients):
         return True
 
     def _client_error(self, response) -> str:
-        message = _error_message(response)
-        hint = ""
         try:
             kind = response.json().get("error", {}).get("type", "")
         except (ValueError, AttributeError):
             kind = ""
+        return self._request_error(response.status_code, _error_message(response), kind)
+
+    def _request_error(self, status: int | str, message: str, kind: str) -> str:
+        hint = ""
         if kind == "exceed_context_size_error" or "context size" in message:
             hint = (f" (each of the {self.slots} slots holds {self.ctx_per_slot} tokens: pass a larger "
                     "ctx_per_slot, or fewer max_tokens)")
-        return f"llamaserver:{self.model}: HTTP {response.status_code}: {message}{hint}"
+        return f"llamaserver:{self.model}: HTTP {status}: {message}{hint}"
+
+    def _event_error(self, event: dict[str, Any]) -> Exception:
+        """An error the server sent inside the stream: a bad request fails for good, anything else is retried."""
+        error = event.get("error")
+        code = error.get("code") if isinstance(error, dict) else None
+        kind = str(error.get("type") or "") if isinstance(error, dict) else ""
+        if isinstance(code, int) and 400 <= code < 500 and code not in (408, 429):
+            return TeacherError(self._request_error(code, _error_text(event), kind))
+        return TransientError(f"llama-server failed while generating: {_error_text(event)}",
+                              status=code if isinstance(code, int) else None)
 
     # -- the Backend protocol --------------------------------------------------------------------------------
 
@@ -371,20 +487,24 @@ class LlamaServerBackend(LoopClients):
 
     async def _chat(self, request: Request) -> Completion:
         p = request.params
-        body = {"messages": request.message_dicts(), "max_tokens": p.max_tokens, "n": 1, **self._sampling(request)}
+        body = {"messages": request.message_dicts(), "max_tokens": p.max_tokens, "n": 1, **self._sampling(request),
+                "stream_options": {"include_usage": True}}
         if p.top_logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = p.top_logprobs
-        data = await self._post("/v1/chat/completions", body)
-        choices = data.get("choices") or []
-        if not choices:
-            raise TransientError("llama-server sent no choices")
-        choice = choices[0]
-        usage = data.get("usage") or {}
-        return Completion(text=(choice.get("message") or {}).get("content") or "",
+        text, logprobs, finish, usage = [], [], None, {}
+        for event in await self._stream("/v1/chat/completions", body):
+            usage = event.get("usage") or usage
+            for choice in event.get("choices") or []:
+                text.append((choice.get("delta") or {}).get("content") or "")
+                logprobs += _chat_logprobs(choice) or []
+                finish = choice.get("finish_reason") or finish
+        if finish is None:
+            raise await self._ended_early()
+        return Completion(text="".join(text),
                           prompt_tokens=int(usage.get("prompt_tokens") or 0),
                           completion_tokens=int(usage.get("completion_tokens") or 0),
-                          finish_reason=choice.get("finish_reason"), logprobs=_chat_logprobs(choice))
+                          finish_reason=finish, logprobs=logprobs or None)
 
     async def _continue(self, request: Request) -> Completion:
         """Go on from a partial final assistant message: render the chat before it with the generation prompt,
@@ -398,7 +518,12 @@ class LlamaServerBackend(LoopClients):
         body = {"prompt": prompt + partial["content"], "n_predict": p.max_tokens, **self._sampling(request)}
         if p.top_logprobs:
             body["n_probs"] = p.top_logprobs
-        data = await self._post("/completion", body)
+        events = await self._stream("/completion", body)
+        final = next((e for e in reversed(events) if e.get("stop")), None)
+        if final is None:
+            raise await self._ended_early()
+        data = {**final, "content": "".join(e.get("content") or "" for e in events),
+                "completion_probabilities": [s for e in events for s in e.get("completion_probabilities") or []]}
         stop_type = data.get("stop_type")
         finish = "length" if stop_type == "limit" or (data.get("truncated") and stop_type != "eos") else "stop"
         return Completion(text=data.get("content") or "",
@@ -413,6 +538,84 @@ class LlamaServerBackend(LoopClients):
         await asyncio.to_thread(self.server.stop)
         with self._start_lock:
             self._started = False
+
+
+class _Watch:
+    """When a streamed request stops progressing (the rule is in the module docstring)."""
+
+    def __init__(self, backend: LlamaServerBackend):
+        self.backend = backend
+        self.started = time.monotonic()
+        self.tokens = 0  # events other than prompt progress
+        self.computing: bool | None = None  # what the last look at the server's CPU time found (None: unknown)
+        self.event(token=False)
+
+    def event(self, token: bool) -> None:
+        self.last = time.monotonic()
+        self.tokens += token
+        self._mark = (self.last, self.backend.server_cpu_s())  # CPU use is measured from the last event or look
+
+    def next_wait(self) -> float | None:
+        """Seconds to wait for the next event; None when the request is to fail now."""
+        b, now = self.backend, time.monotonic()
+        quiet = now - self.last
+        total_left = math.inf if b.request_timeout_s is None else b.request_timeout_s - (now - self.started)
+        if total_left <= 0:
+            return None
+        if quiet < b.stall_timeout_s:
+            wait = b.stall_timeout_s - quiet
+        elif quiet < b.busy_timeout_s and self._still_computing(now):
+            wait = min(b.stall_timeout_s, b.busy_timeout_s - quiet)  # look again then
+        else:
+            return None
+        return min(wait, total_left)
+
+    def _still_computing(self, now: float) -> bool:
+        (then, cpu_then), cpu = self._mark, self.backend.server_cpu_s()
+        self._mark = (now, cpu)
+        if cpu is None or cpu_then is None:
+            self.computing = None
+            return self.tokens == 0  # unknown: only the prompt step, which sends nothing, gets the longer limit
+        self.computing = cpu - cpu_then >= BUSY_CPU_SHARE * (now - then)
+        return self.computing
+
+    def error(self) -> TransientError:
+        b, now = self.backend, time.monotonic()
+        quiet, total = now - self.last, now - self.started
+        if b.request_timeout_s is not None and total >= b.request_timeout_s:
+            return TransientError(f"llama-server's answer took over request_timeout_s={b.request_timeout_s:g}s "
+                                  f"in all ({self.tokens} tokens by then)")
+        what = "no first token" if self.tokens == 0 else "no new token"
+        if quiet >= b.busy_timeout_s and self.computing:
+            why = f"although it was computing (busy_timeout_s={b.busy_timeout_s:g})"
+        elif self.computing is False:
+            why = f"and was not computing (stall_timeout_s={b.stall_timeout_s:g})"
+        else:
+            limit = b.stall_timeout_s if self.tokens else b.busy_timeout_s
+            why = f"(stall limit {'stall' if self.tokens else 'busy'}_timeout_s={limit:g})"
+        return StallError(f"llama-server sent {what} for {quiet:.1f}s {why}; {self.tokens} tokens before that, "
+                          f"{total:.0f}s in all")
+
+
+def _sse_event(line: str) -> dict[str, Any] | str | None:
+    """The JSON of one `data: ...` line of a server-sent event stream ("[DONE]" as is); None for other lines."""
+    if line.startswith("error:"):  # some builds announce an error as its own event type
+        line = "data:" + line.removeprefix("error:")
+    if not line.startswith("data:"):
+        return None
+    payload = line.removeprefix("data:").strip()
+    if payload == "[DONE]":
+        return payload
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        raise TransientError(f"llama-server sent an event that is not JSON: {payload[:200]!r}") from None
+    return event if isinstance(event, dict) else {"error": event}
+
+
+def _error_text(event: dict[str, Any]) -> str:
+    error = event.get("error")
+    return str(error.get("message") or error) if isinstance(error, dict) else str(error)
 
 
 def _error_message(response) -> str:

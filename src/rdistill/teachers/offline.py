@@ -293,14 +293,27 @@ def cached_path(name: str, cache_dir: Path | None = None) -> Path | None:
     return target if target is not None and _stamp_matches(stamp, target, model) else None
 
 
+def model_file(name: str, cache_dir: Path | None = None) -> Path | None:
+    """The GGUF an installed model is used from, without hashing or joining anything: a one-part model's file in
+    place, else the joined file in the cache (which `model_path` makes on first use). None if not installed."""
+    if not is_installed(name):
+        return None
+    model = get_model(name)
+    if len(model.parts) == 1:  # used in place, see _verified_single_file
+        return locate_part(model.parts[0])
+    return _cache_paths(model, Path(cache_dir) if cache_dir is not None else default_cache_dir())[0]
+
+
 def catalog_status(cache_dir: Path | None = None) -> list[dict]:
-    """One row per catalog model, for `rdistill models`. Cheap: never hashes."""
+    """One row per catalog model, for `rdistill models`. Cheap: never hashes. `path` is the verified file
+    (None until first use); `file` is where an installed model is (or, for a split one, will be) used from."""
     rows = []
     for name, model in CATALOG.items():
         path = cached_path(name, cache_dir)
-        rows.append({"name": name, "installed": is_installed(name), "path": str(path) if path else None,
-                     "size_bytes": model.size_bytes, "description": model.description,
-                     "install_command": model.install_command()})
+        file = model_file(name, cache_dir)
+        rows.append({"name": name, "installed": file is not None, "path": str(path) if path else None,
+                     "file": str(file) if file else None, "size_bytes": model.size_bytes,
+                     "description": model.description, "install_command": model.install_command()})
     return rows
 
 

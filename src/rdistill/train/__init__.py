@@ -52,6 +52,8 @@ def train_student(traces: str | Path, settings: TrainSettings, *, method: str = 
     chosen = get_method(method)
     parsed = parse_options(chosen, options or {})  # before loading anything: a typo fails in milliseconds
     data = load_trace_data(traces)
+    if not chosen.pairwise:
+        data = data.without_rejected()
     return chosen.run(data, settings, parsed, on_progress)
 
 

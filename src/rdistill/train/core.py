@@ -149,12 +149,10 @@ def _cpu_only() -> bool:
 
 
 def use_bf16(settings: TrainSettings) -> bool:
-    if settings.bf16 is not None:
-        return settings.bf16
-    import torch
+    """bf16 only where this machine computes it fast (train/precision.py), unless the settings say otherwise."""
+    from rdistill.train.precision import training_precision
 
-    # CPUs without AMX compute bf16 slower than float32, and gain nothing from it at these sizes.
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return training_precision(settings.bf16).bf16
 
 
 def build_trainer(model, tokenizer, dataset, settings: TrainSettings, *, output_dir: Path, epochs: float,

@@ -7,6 +7,7 @@ A method turns traces into `Example`s: chat messages to condition on (the prompt
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,8 @@ from pydantic import ValidationError
 from rdistill.errors import InputError
 from rdistill.jsonl import iter_json_lines, validation_error
 from rdistill.records import Trace
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,15 @@ class TraceData:
 
     def describe(self) -> dict[str, Any]:
         return {"path": str(self.path), "sha256": self.sha256, "traces": self.count, "teachers": self.teachers()}
+
+    def without_rejected(self) -> "TraceData":
+        """The traces a method that imitates may learn from: not the planted-wrong "rejected" side of a contrastive
+        pair (a filter run with keep_rejected_pairs keeps those for the pair methods)."""
+        kept = [t for t in self.traces if (t.metadata or {}).get("role") != "rejected"]
+        if len(kept) != len(self.traces):
+            log.info("%s: %d rejected pair traces left out (only pair methods train on them)", self.path,
+                     len(self.traces) - len(kept))
+        return TraceData(self.path, self.sha256, kept)
 
 
 def load_trace_data(path: str | Path) -> TraceData:

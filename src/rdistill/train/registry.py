@@ -35,6 +35,9 @@ class Method:
     # A multi-task method's tasks that a trained student can be asked a bare question through (step_by_step: label,
     # rationale); evaluation can ask through any of them (`rdistill eval --student-task`, a recipe's `eval_tasks`).
     tasks: tuple[str, ...] = ()
+    # Pair methods (contrastive, dpo) read the wrong "rejected" side of contrastive pairs; every other method imitates
+    # its traces, so those are kept from it (train_student drops them).
+    pairwise: bool = False
 
     def option_names(self) -> list[str]:
         return [f.name for f in dataclasses.fields(self.options)]

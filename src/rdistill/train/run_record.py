@@ -35,6 +35,7 @@ def write_run_record(recipe: "Recipe", settings: "TrainSettings", data: "TraceDa
                      tokenized: list["TokenizedStage"], stages: list[dict[str, Any]], chat_template: str,
                      metrics: list[dict[str, Any]], outputs: dict[str, Any]) -> dict[str, Any]:
     from rdistill import __version__
+    from rdistill.train.precision import training_precision
 
     out = settings.output_dir
     for number, stage in enumerate(stages, start=1):
@@ -50,6 +51,7 @@ def write_run_record(recipe: "Recipe", settings: "TrainSettings", data: "TraceDa
         "chat_template": chat_template,
         "prompt": recipe.prompt.to_json(),
         "hyperparameters": settings.hyperparameters(),
+        "precision": training_precision(settings.bf16).as_record(),
         "data": {**data.describe(), "examples": sum(t.examples for t in tokenized),
                  "dropped_too_long": sum(t.dropped_too_long for t in tokenized)},
         "stages": stages,
