@@ -102,7 +102,8 @@ def main() -> None:
     ap.add_argument("--hogs", type=int, default=os.cpu_count() or 2, help="CPU hog processes (default: one per CPU).")
     ap.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "bench-generate-under-load")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "generate_under_load.json")
-    ap.add_argument("overrides", nargs="*", help="Recipe KEY.PATH=VALUE overrides, e.g. teacher.backend_options.slots=8")
+    ap.add_argument("overrides", nargs="*", help="Recipe KEY.PATH=VALUE overrides, e.g. "
+                    "teacher.backend_options.slots=8")
     args = ap.parse_args()
     # Changes of the requests in flight, retry rounds and failed samples, as they happen.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
@@ -176,8 +177,8 @@ def main() -> None:
     rows = [("wall seconds", report["wall_seconds"]), ("samples asked", report["samples_asked"]),
             ("samples written", report["samples_written"]), ("failures", report["failures"]),
             ("retried in the run", report["retried"]), ("client retries", report["client_retries"]),
-            ("in flight", f"{report['concurrency_start']} -> "
-                          + (" -> ".join(str(c["new"]) for c in changes) if changes else "(unchanged)")),
+            ("in flight", " -> ".join(str(n) for n in [report["concurrency_start"], *(c["new"] for c in changes)])
+                          + ("" if changes else " (unchanged)")),
             ("load average", f"{load.before:.1f} before, {load.summary()['during_mean_1min']:.1f} during "
                              f"({args.hogs} hogs, {os.cpu_count()} CPUs)"),
             ("complete", report["complete"])]

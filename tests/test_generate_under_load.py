@@ -14,8 +14,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-import pytest
-
 from rdistill.generate import GenerationOptions, generate_traces
 from rdistill.generate.runner import is_transient
 from rdistill.records import Problem

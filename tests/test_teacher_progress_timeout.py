@@ -203,7 +203,7 @@ def test_a_quiet_server_that_computes_is_waited_for_up_to_the_busy_limit(tmp_pat
 
         too_long = backend_for(server, tmp_path, stall_timeout_s=0.5, busy_timeout_s=1.0)
         too_long.server_cpu_s = time.monotonic  # type: ignore[method-assign]
-        with pytest.raises(TeacherError, match=r"no new token for \d+\.\ds although it was computing .busy_timeout_s=1"):
+        with pytest.raises(TeacherError, match=r"no new token for \d+\.\ds although it was computing .busy_timeout_s"):
             client_for(too_long).complete(Request.chat("Count.", params=GREEDY))
 
 

@@ -70,7 +70,7 @@ DEFAULT_CTX_PER_SLOT = 2048
 # what can hold every slot for long is the server taking in many new prompts at once on a busy machine.
 DEFAULT_STALL_TIMEOUT_S = 120.0
 DEFAULT_BUSY_TIMEOUT_S = 600.0  # the same while the server computes (see the module docstring)
-BUSY_CPU_SHARE = 0.1  # "computing": it used at least this share of one core since the last look
+BUSY_CPU_SHARE = 0.02  # "computing": it used at least 2% of one core since the last look (a hung server: ~0)
 FORMS = ("llamaserver:offline:NAME", "llamaserver:/path/model.gguf", "llamaserver:/path/to/student (a LoRA student "
          "folder made by rdistill train from a catalog GGUF)")
 
@@ -577,6 +577,8 @@ class _Watch:
             self.computing = None
             return self.tokens == 0  # unknown: only the prompt step, which sends nothing, gets the longer limit
         self.computing = cpu - cpu_then >= BUSY_CPU_SHARE * (now - then)
+        log.debug("no token for %.0fs; llama-server used %.1f CPU-seconds in the last %.0fs", now - self.last,
+                  cpu - cpu_then, now - then)
         return self.computing
 
     def error(self) -> TransientError:
