@@ -38,15 +38,7 @@ sys.path[:0] = [str(ROOT / "src")]  # runs from a checkout, no install needed
 
 RESULTS = ROOT / "bench" / "results"
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from pipeline_stages import cpu_model  # noqa: E402  (the bench folder is on sys.path: this script's own)
 
 
 def git_revision() -> str | None:

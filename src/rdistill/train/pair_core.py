@@ -79,6 +79,26 @@ def training_arguments(settings: TrainSettings, output_dir: Path) -> dict[str, A
 TrainerFactory = Callable[..., Any]
 
 
+def pair_method_run(method: str, summary: str, build_trainer: Callable[..., Any], metric_keys: dict[str, str]):
+    """The `run` of a pair method: cot_sft's prompt (the student is asked like a cot_sft student), the file's pairs,
+    and `build_trainer(model, tokenizer, tokenized, settings, options, output_dir, callbacks, token_meter)`."""
+    from dataclasses import asdict
+
+    from rdistill.train.pairs import build_pairs
+
+    def run(data: TraceData, settings: TrainSettings, options, on_progress=None) -> core.TrainResult:
+        prompt = PromptFormat(settings.system_prompt)
+        pair_set = build_pairs(data, prompt)
+
+        def make_trainer(model, tokenizer, tokenized, output_dir, callbacks, token_meter):
+            return build_trainer(model, tokenizer, tokenized, settings, options, output_dir, callbacks, token_meter)
+
+        return train_on_pairs(method, summary, asdict(options), pair_set, prompt, settings, data, make_trainer,
+                              metric_keys=metric_keys, on_progress=on_progress)
+
+    return run
+
+
 def train_on_pairs(method: str, summary: str, options: dict[str, Any], pair_set: PairSet, prompt: PromptFormat,
                    settings: TrainSettings, data: TraceData, make_trainer: TrainerFactory, *,
                    metric_keys: dict[str, str], on_progress: Callable[[Progress], None] | None = None
