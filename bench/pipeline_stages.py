@@ -25,8 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src")]  # runs from a checkout, no install needed
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]  # runs from a checkout, no install needed
 
+from eval_phases import eval_phases  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from rdistill.errors import RdistillError  # noqa: E402
@@ -123,6 +124,7 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "cpu_model": cpu_model(), "python_prefix": sys.prefix, "cwd": os.getcwd()},
         "load_average": load.summary(),
+        "eval_phases": eval_phases(run_dir),  # per result file: answering vs faithfulness probes, cached prompt tokens
     }
     target = args.out or ROOT / "bench" / "results" / f"pipeline_stages-{name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)

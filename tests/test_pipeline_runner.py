@@ -359,3 +359,55 @@ def test_a_failed_accelerate_launch_names_its_exit_code_and_log_tail(tmp_path, m
     ctx = SimpleNamespace(recipe=loaded.recipe, work=tmp_path, observer=SimpleNamespace(note=lambda text: None))
     with pytest.raises(RdistillError, match=r"exited with code 7; see .*: .*rank 1: out of memory"):
         stages.launch_training(ctx, tmp_path / "clean.jsonl", settings, "cot_sft", {})
+
+
+VALIDATION = "data.validation={synth: arithmetic, n: 3}"
+
+
+def test_a_validation_slice_chooses_the_baseline_prompt_before_the_baseline_is_evaluated(tmp_path):
+    plan = plan_stages(load_recipe_text(MINIMAL, base_dir=tmp_path, overrides=[VALIDATION]))
+    names = [s.name for s in plan]
+    assert names.index("select:baseline") < names.index("eval:baseline:heldout")
+    by_name = {s.name: s for s in plan}
+    assert by_name["select:baseline"].reads == [("data", "validation")]
+    assert by_name["select:baseline"].config["styles"] == ["plain", "teacher"]
+    assert by_name["eval:baseline:heldout"].reads == [("data", "eval.heldout"), ("select:baseline", "choice")]
+    # Only the data stage (a new file) and the baseline's stages change; the teacher and the students do not.
+    before, after = keys([], tmp_path), keys([VALIDATION], tmp_path)
+    assert {name for name in before if before[name] != after[name]} == {"data", "eval:baseline:heldout"}
+    assert "select:baseline" not in keys(["eval.models=[teacher, cot_sft]", VALIDATION], tmp_path)
+
+
+@pytest.mark.parametrize("clash, where", [("data.eval.heldout={synth: arithmetic, n: 3, split: validation}",
+                                           "evaluation set 'heldout'"),
+                                          ("data.train=[{synth: arithmetic, n: 3, split: validation}]",
+                                           "the training data")])
+def test_the_validation_slice_shares_no_problem_with_training_or_evaluation(tmp_path, clash, where):
+    loaded = load_recipe_text(MINIMAL, base_dir=tmp_path, overrides=[VALIDATION, clash])
+    with pytest.raises(InputError, match=f"validation problem .* is also in {where}") as excinfo:
+        run_recipe(loaded, tmp_path / "run", plan=[s for s in plan_stages(loaded) if s.name == "data"])
+    assert excinfo.value.field == "data.validation"
+    assert not (tmp_path / "run" / "data").exists()
+
+
+def test_the_baseline_is_evaluated_once_per_set_with_the_prompt_its_validation_chose(tmp_path):
+    """Real SmolLM2-135M (llama.cpp in process): both prompts on the validation slice, the winner alone on heldout,
+    and the report says where the choice was made."""
+    from rdistill.evaluate.comparison import choose_baselines, load_result_set
+    from rdistill.report.layout import prompt_choice_text
+
+    loaded = load_recipe_text(MINIMAL, base_dir=tmp_path, overrides=[
+        "data.validation={synth: arithmetic, n: 4}", "eval.max_tokens=24", "eval.faithfulness_n=0",
+        f"cache={tmp_path / 'responses.sqlite'}"])
+    wanted = {"data", "select:baseline", "eval:baseline:heldout"}
+    run_recipe(loaded, tmp_path / "run", plan=[s for s in plan_stages(loaded) if s.name in wanted])
+    choice = json.loads((tmp_path / "run/select/baseline/choice.json").read_text())
+    assert set(choice["candidates"]) == {"plain", "teacher"} and choice["n"] == 4
+    assert choice["prompt"] == max(choice["candidates"], key=lambda s: (choice["candidates"][s], s == "plain"))
+    assert {p.name for p in (tmp_path / "run/select/baseline").glob("*.jsonl")} == {"plain.jsonl", "teacher.jsonl"}
+    evaluated = sorted((tmp_path / "run/eval/baseline/heldout").glob("*.jsonl"))
+    assert [p.name for p in evaluated] == [f"{choice['prompt']}.jsonl"]  # one prompt per evaluation set
+    result_set = load_result_set(evaluated[0])
+    picked = choose_baselines([result_set])[result_set.model]
+    assert picked["chosen_on"]["candidates"] == choice["candidates"]
+    assert prompt_choice_text(picked["chosen_on"]).startswith("its prompt was chosen on validation (synth:arithmetic")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -107,7 +108,7 @@ class ScriptedServer:
         if chat:
             self._event(handler, {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
                                   "usage": {"prompt_tokens": 21, "completion_tokens": n, "total_tokens": 21 + n},
-                                  "timings": {"predicted_n": n}})
+                                  "timings": {"predicted_n": n, "cache_n": 15, "prompt_n": 6}})
             handler.wfile.write(b"data: [DONE]\n\n")
         else:
             self._event(handler, {"content": "", "stop": True, "tokens_evaluated": 17, "tokens_predicted": n,
@@ -159,6 +160,7 @@ def test_a_request_that_trickles_tokens_past_the_total_limit_succeeds(tmp_path):
         completion = client.complete(Request.chat("Count.", params=GREEDY))
     assert completion.text == "".join(WORDS) and completion.seconds > 2.5
     assert (completion.prompt_tokens, completion.completion_tokens, completion.finish_reason) == (21, 10, "stop")
+    assert completion.cached_prompt_tokens == 15  # timings.cache_n: the part of the prompt the slot held already
     body = server.requests[0][1]
     assert body["stream"] is True and body["max_tokens"] == 32 and body["cache_prompt"] is True
 
@@ -205,6 +207,26 @@ def test_a_quiet_server_that_computes_is_waited_for_up_to_the_busy_limit(tmp_pat
         too_long.server_cpu_s = time.monotonic  # type: ignore[method-assign]
         with pytest.raises(TeacherError, match=r"no new token for \d+\.\ds although it was computing .busy_timeout_s"):
             client_for(too_long).complete(Request.chat("Count.", params=GREEDY))
+
+
+def test_a_look_right_after_another_keeps_its_verdict():
+    # The server's CPU time moves in 10 ms ticks: a second look a moment after the first sees none used. Under load
+    # (bench/generate_under_load.py) that called a computing server hung and failed 12 of 16 requests at once.
+    from types import SimpleNamespace
+
+    from rdistill.teachers.llamaserver_backend import _Watch
+
+    one_core_in_ticks = lambda: math.floor(time.monotonic() * 100) / 100  # noqa: E731
+    backend = SimpleNamespace(stall_timeout_s=0.2, busy_timeout_s=60.0, request_timeout_s=None,
+                              server_cpu_s=one_core_in_ticks)
+    watch = _Watch(backend)
+    time.sleep(0.25)
+    assert watch.next_wait() is not None and watch.computing is True
+    for _ in range(50):  # at once, again and again: no new CPU tick to see
+        assert watch.next_wait() is not None, "a busy server was judged hung by a look too soon after the last"
+    backend.server_cpu_s = lambda: 7.0  # now it hangs: once a look can measure it, the request fails
+    time.sleep(1.05)
+    assert watch.next_wait() is None and watch.computing is False
 
 
 def test_without_the_servers_cpu_time_only_the_first_token_gets_the_busy_limit(tmp_path):
@@ -362,6 +384,8 @@ def test_a_streamed_completion_equals_the_unstreamed_one(real_backend, request_)
     assert streamed.text == text and streamed.finish_reason == finish
     assert (streamed.prompt_tokens, streamed.completion_tokens) == (prompt_tokens, completion_tokens)
     assert completion_tokens > 0
+    # The prompt was in a slot's cache (the unstreamed call before): the server says it took it from there.
+    assert streamed.cached_prompt_tokens is not None and 0 < streamed.cached_prompt_tokens <= prompt_tokens
     if logprobs is None:
         assert streamed.logprobs is None
     else:

@@ -80,6 +80,7 @@ class Usage(BaseModel):
     cost_usd: float = 0.0
     seconds: float = 0.0
     cached: bool = False
+    cached_prompt_tokens: int | None = None  # taken from the server's prompt cache (llama-server's cache_n)
 
 
 class Trace(_Record):

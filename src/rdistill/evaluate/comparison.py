@@ -165,7 +165,9 @@ def decoding_issues(sets: list[ResultSet]) -> list[str]:
 
 
 def choose_baselines(sets: list[ResultSet]) -> dict[str, dict]:
-    """Per baseline model: the prompt with the higher accuracy (ties: the plain prompt), and every candidate."""
+    """Per baseline model: the prompt with the higher accuracy (ties: the plain prompt), and every candidate. A
+    baseline whose prompt was chosen before, on other problems (its results record `prompt_choice`), keeps that
+    choice, and the entry says where it was made (`chosen_on`): choosing on the test set itself flatters it."""
     by_model: dict[str, list[ResultSet]] = {}
     for s in sets:
         if s.role == "baseline":
@@ -175,7 +177,10 @@ def choose_baselines(sets: list[ResultSet]) -> dict[str, dict]:
         best = max(candidates, key=lambda s: (s.accuracy["accuracy"]["value"] or 0.0, s.prompt_style == "plain"))
         chosen[model] = {"chosen": best.label,
                          "candidates": {s.label: s.accuracy["accuracy"]["value"] for s in candidates}}
-        if len(candidates) == 1:
+        choice = best.run.get("prompt_choice")
+        if len(candidates) == 1 and choice:
+            chosen[model]["chosen_on"] = choice
+        elif len(candidates) == 1:
             log.info("baseline %s was evaluated with one prompt only (%s); evaluate it with both "
                      "(--prompt-style both) for a fair baseline", model, best.prompt_style)
     return chosen

@@ -29,6 +29,9 @@ class EvalOptions:
     early_answer_tokens: int = 32
     judge: str | None = None  # a model string scoring the steps the arithmetic checker cannot check
     student_task: str | None = None  # trained style: ask a multi-task student through this task (e.g. "rationale")
+    # How this prompt was chosen, when it was chosen elsewhere (the pipeline's baseline prompt, picked on a validation
+    # slice): {"on": ..., "n": ..., "candidates": {style: accuracy}}. Recorded with every result for the report.
+    prompt_choice: dict | None = None
 
     def __post_init__(self):
         if self.system_prompt is None and self.prompt_style not in PROMPT_STYLES:

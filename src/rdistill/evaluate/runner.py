@@ -175,6 +175,7 @@ def _run_info(client, model_name: str, options: EvalOptions, prompt_format) -> d
             "student_task": options.student_task,
             "decoding": options.decoding(), "role": options.role, "host": host_info(),
             "batch_size": getattr(backend, "batch_size", None), "concurrency": client.concurrency,
+            **({"prompt_choice": options.prompt_choice} if options.prompt_choice else {}),
             "model": model_name}
 
 
@@ -188,7 +189,8 @@ def _to_result(problem: Problem, sample_index: int, completion: Completion | Bas
     else:
         text = completion.text
         usage = Usage(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-                      cost_usd=completion.cost_usd, seconds=completion.seconds, cached=completion.cached)
+                      cost_usd=completion.cost_usd, seconds=completion.seconds, cached=completion.cached,
+                      cached_prompt_tokens=completion.cached_prompt_tokens)
         verdict = check(text, problem.answer, problem.answer_type, problem.choices)
         metadata["finish_reason"] = completion.finish_reason
         truncated = was_cut_off(completion, run_info["decoding"]["max_tokens"])
@@ -234,6 +236,8 @@ def throughput(results: list[EvalResult]) -> dict:
     seconds = sum(r.usage.seconds for r in timed)
     return {"completion_tokens": sum(r.usage.completion_tokens for r in results),
             "prompt_tokens": sum(r.usage.prompt_tokens for r in results),
+            # of those, taken from the server's prompt cache: known only where the backend says (llama-server)
+            "cached_prompt_tokens": sum(r.usage.cached_prompt_tokens or 0 for r in results),
             "model_seconds": round(seconds, 3), "tokens_per_second": tokens / seconds if seconds > 0 else None,
             "cached": sum(1 for r in results if r.usage.cached), "cost_usd": sum(r.usage.cost_usd for r in results)}
 

@@ -41,5 +41,6 @@ def build_trace(problem: Problem, completion: Completion, prompt: Prompt, *, str
         predicted_answer=predicted, correct=correct, sample_index=sample_index, hinted=prompt.hinted,
         difficulty=problem.difficulty,
         usage=Usage(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-                    cost_usd=completion.cost_usd, seconds=round(completion.seconds, 4), cached=completion.cached),
+                    cost_usd=completion.cost_usd, seconds=round(completion.seconds, 4), cached=completion.cached,
+                    cached_prompt_tokens=completion.cached_prompt_tokens),
         metadata=metadata)

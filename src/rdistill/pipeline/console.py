@@ -101,6 +101,10 @@ def _summary(stage: StageSpec, entry: dict[str, Any]) -> str:
     if stage.kind == "train":
         loss = d.get("final_loss")
         return f": {d.get('steps')} steps, final loss {loss:.4f}" if loss is not None else f": {d.get('steps')} steps"
+    if stage.kind == "select":
+        rates = "; ".join(f"{style} prompt {_rate(acc)}" for style, acc in d.items()
+                          if isinstance(acc, dict) and acc.get("value") is not None)
+        return f": {d.get('chosen')} prompt chosen on {d.get('problems')} validation problems ({rates})"
     if stage.kind == "eval":
         parts = []
         for style in ("teacher", "plain", "trained", *sorted(k for k in d if k.startswith("trained:"))):

@@ -102,6 +102,10 @@ class DataConfig(_Strict):
     train: list[ProblemSource] = Field(min_length=1)  # mixed in order; see dedup
     dedup: bool = True  # drop training problems whose question repeats an earlier one
     eval: dict[str, ProblemSource] = Field(default_factory=dict)  # named evaluation sets
+    # Problems of the training distribution, in neither the training data nor an evaluation set, on which the
+    # baseline's prompt (plain or the teacher's) is chosen before it is evaluated once per set (default split:
+    # validation). Without it the baseline is evaluated with both prompts and the report picks per set.
+    validation: ProblemSource | None = None
 
 
 # -- models --------------------------------------------------------------------------------------------------------
@@ -281,6 +285,8 @@ class Recipe(_Strict):
     def seeds(self) -> dict[str, Any]:
         return {"data.train": [s.seed for s in self.data.train if s.kind == "synth"],
                 "data.eval": {k: s.seed for k, s in self.data.eval.items() if s.kind == "synth"},
+                **({"data.validation": self.data.validation.seed}
+                   if self.data.validation is not None and self.data.validation.kind == "synth" else {}),
                 "generate": self.generate.seed,
                 "train": {name: self.train.settings_for(name)["seed"] for name in self.train.methods},
                 "eval": self.eval.seed}
@@ -669,6 +675,8 @@ def check_recipe(recipe: Recipe, *, check_files: bool = True) -> list[Issue]:
             issues.append(Issue(("data", "eval", name), f"{name!r} names result folders: use letters, digits, "
                                                         "'-', '_' and '.'"))
         _check_source(source, ("data", "eval", name), issues, check_files, default_split="test")
+    if recipe.data.validation is not None:
+        _check_source(recipe.data.validation, ("data", "validation"), issues, check_files, default_split="validation")
 
     options = guard(("generate",), generation_options, recipe)
     if options is not None:
@@ -827,10 +835,11 @@ def train_settings(recipe: Recipe, name: str, *, student: str, output_dir: Path,
     return TrainSettings(student=student, output_dir=output_dir, resume=resume, **values)
 
 
-def eval_options(recipe: Recipe, role: str, prompt_style: str = "teacher", student_task: str | None = None):
+def eval_options(recipe: Recipe, role: str, prompt_style: str = "teacher", student_task: str | None = None,
+                 prompt_choice: dict | None = None):
     from rdistill.evaluate.options import EvalOptions
 
     e = recipe.eval
     return EvalOptions(prompt_style=prompt_style, samples=e.samples, temperature=e.temperature, top_p=e.top_p,
                        max_tokens=e.max_tokens, seed=e.seed, role=role, faithfulness_n=e.faithfulness_n,
-                       judge=e.judge, student_task=student_task)
+                       judge=e.judge, student_task=student_task, prompt_choice=prompt_choice)

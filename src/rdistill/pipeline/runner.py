@@ -142,6 +142,14 @@ def plan_stages(loaded: LoadedRecipe) -> list[StageSpec]:
                     label = f"data.{group}.{key}.{attr}"
                     external[label] = value
                     data_config[group][key][attr] = f"<{label}>"  # the content counts, not where it lies
+    if recipe.data.validation is not None:
+        for attr in ("path", "file"):
+            value = getattr(recipe.data.validation, attr)
+            if value is not None:
+                external[f"data.validation.{attr}"] = value
+                data_config["validation"][attr] = f"<data.validation.{attr}>"
+    else:
+        del data_config["validation"]  # recipes without one keep the data stage's key they had
     plan.append(StageSpec("data", "data", "data", [], data_config, st.run_data, external))
 
     teacher_eval = recipe.teacher.eval_model or recipe.teacher.model
@@ -161,14 +169,19 @@ def plan_stages(loaded: LoadedRecipe) -> list[StageSpec]:
     sets = recipe.eval_sets()
     models = recipe.eval_models()
 
+    baseline_spec = recipe.student.baseline_model or recipe.student.model
+    select_baseline = st.selects_baseline_prompt(recipe)
+
     def eval_stage(model: str, set_name: str) -> StageSpec:
         role, styles = st.eval_styles(recipe, model)
         reads: list[tuple[str, str | None]] = [("data", f"eval.{set_name}")]
         if model == "teacher":
             served = {"model": teacher_eval, "identity": model_identity(teacher_eval)}
         elif model == "baseline":
-            spec = recipe.student.baseline_model or recipe.student.model
-            served = {"model": spec, "identity": model_identity(spec)}
+            served = {"model": baseline_spec, "identity": model_identity(baseline_spec)}
+            if select_baseline:  # the prompt chosen on the validation slice
+                reads.append((st.SELECT_BASELINE, "choice"))
+                styles = "chosen on validation"
         else:
             served = {"model": recipe.student.trained_model}  # the folder's digest comes in through `reads`
             reads.append((f"train:{model}", "student"))
@@ -178,6 +191,11 @@ def plan_stages(loaded: LoadedRecipe) -> list[StageSpec]:
 
     for model in models:
         if model in ("teacher", "baseline"):
+            if model == "baseline" and select_baseline:
+                config = {"role": "baseline", "styles": st.eval_styles(recipe, "baseline")[1], "model": baseline_spec,
+                          "identity": model_identity(baseline_spec), "eval": {**eval_common, "faithfulness_n": 0}}
+                plan.append(StageSpec(st.SELECT_BASELINE, "select", "select/baseline", [("data", "validation")],
+                                      config, st.run_select_baseline))
             plan.extend(eval_stage(model, s) for s in sets)
 
     for name in recipe.train.methods:

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TRAIN_FILE = "train.jsonl"
+VALIDATION_FILE = "validation.jsonl"
+CHOICE_FILE = "choice.json"
 TRACES_FILE = "traces.jsonl"
 CLEAN_FILE = "clean.jsonl"
 LAUNCH_LOG = "launch.log"
@@ -152,22 +154,49 @@ def run_data(ctx: StageContext) -> StageResult:
                              f"the training data (e.g. {overlap[0].id}: {overlap[0].question[:80]!r}); an evaluation "
                              "must be on unseen questions", field=f"data.eval.{name}")
         eval_sets[name] = problems
+    validation = _validation_problems(data.validation, seen_questions, eval_sets) if data.validation else None
 
     write_records(ctx.work / TRAIN_FILE, train)
     outputs = {"train": TRAIN_FILE}
     for name, problems in eval_sets.items():
         write_records(ctx.work / "eval" / f"{name}.jsonl", problems)
         outputs[f"eval.{name}"] = f"eval/{name}.jsonl"
+    if validation is not None:
+        write_records(ctx.work / VALIDATION_FILE, validation)
+        outputs["validation"] = VALIDATION_FILE
     detail = {"train": len(train), "duplicates_dropped": duplicates,
               "train_steps": _step_counts(train),
               "sources": [describe_source(s) for s in data.train],
               "eval": {name: {"problems": len(p), "source": describe_source(data.eval[name]),
                               "steps": _step_counts(p)} for name, p in eval_sets.items()}}
+    if validation is not None:
+        detail["validation"] = {"problems": len(validation), "source": describe_source(data.validation),
+                                "steps": _step_counts(validation)}
     _write_json(ctx.work / "summary.json", detail)
     outputs["summary"] = "summary.json"
     log.info("data: %d training problems (%d duplicates dropped), eval sets %s", len(train), duplicates,
              {k: len(v) for k, v in eval_sets.items()})
     return StageResult(outputs, detail=detail)
+
+
+def _validation_problems(source: ProblemSource, train_questions: set[str],
+                         eval_sets: dict[str, list[Problem]]) -> list[Problem]:
+    """The validation slice: problems in neither the training data nor any evaluation set (a choice made on them
+    must not have seen either)."""
+    from rdistill.data.synth._base import normalise_question
+
+    problems = load_source(source, default_split="validation")
+    if not problems:
+        raise InputError("the validation set is empty", field="data.validation")
+    evaluated = {normalise_question(p.question): name for name, ps in eval_sets.items() for p in ps}
+    for p in problems:
+        question = normalise_question(p.question)
+        where = "the training data" if question in train_questions else evaluated.get(question)
+        if where:
+            raise InputError(f"validation problem {p.id} ({p.question[:80]!r}) is also in "
+                             f"{where if where == 'the training data' else f'evaluation set {where!r}'}: a choice "
+                             "made on it would not be made on unseen problems", field="data.validation")
+    return problems
 
 
 def _step_counts(problems: list[Problem]) -> dict[str, int]:
@@ -349,22 +378,76 @@ def eval_backend_options(recipe: Recipe, model: str) -> dict[str, Any]:
     return dict(recipe.teacher.backend_options if model == "teacher" else recipe.student.backend_options)
 
 
+SELECT_BASELINE = "select:baseline"
+
+
+def selects_baseline_prompt(recipe: Recipe) -> bool:
+    """Whether the baseline's prompt is chosen on the validation slice (then it is evaluated with that one only)."""
+    return recipe.data.validation is not None and "baseline" in recipe.eval_models()
+
+
+def run_select_baseline(ctx: StageContext) -> StageResult:
+    """Evaluate the untrained student with each of its prompts on the validation slice and keep the better one (ties:
+    plain, the simpler); the evaluation sets are then answered with that prompt only, chosen without seeing them."""
+    problems = load_records(ctx.output("data", VALIDATION_FILE), Problem)
+    runs = _evaluate_styles(ctx, "baseline", "validation", problems, faithfulness_n=0)
+    candidates = {style: run.summary["accuracy"]["accuracy"]["value"] for style, run in runs.items()}
+    best = max(candidates, key=lambda style: (candidates[style] or 0.0, style == "plain"))
+    choice = {"prompt": best, "on": f"validation ({describe_source(ctx.recipe.data.validation)})",
+              "n": len(problems), "candidates": candidates,
+              "accuracy": {style: run.summary["accuracy"]["accuracy"] for style, run in runs.items()}}
+    _write_json(ctx.work / CHOICE_FILE, choice)
+    log.info("baseline prompt: %s, chosen on %d validation problems (%s)", best, len(problems), candidates)
+    result = _eval_result(ctx, runs, {"model": eval_model_string(ctx.recipe, "baseline", ctx.run_dir),
+                                      "role": "baseline", "set": "validation", "problems": len(problems)})
+    result.outputs["choice"] = CHOICE_FILE
+    result.detail["chosen"] = best
+    return result
+
+
 def run_eval(ctx: StageContext, model: str, set_name: str) -> StageResult:
+    recipe = ctx.recipe
+    problems = load_records(ctx.output("data", f"eval/{set_name}.jsonl"), Problem)
+    choice = None
+    if model == "baseline" and SELECT_BASELINE in ctx.final_dirs:
+        choice = json.loads(ctx.output(SELECT_BASELINE, CHOICE_FILE).read_text(encoding="utf-8"))
+    runs = _evaluate_styles(ctx, model, set_name, problems, choice=choice)
+    role, _ = eval_styles(recipe, model)
+    return _eval_result(ctx, runs, {"model": eval_model_string(recipe, model, ctx.run_dir), "role": role,
+                                    "set": set_name, "problems": len(problems)})
+
+
+def _evaluate_styles(ctx: StageContext, model: str, set_name: str, problems: list[Problem], *,
+                     choice: dict | None = None, faithfulness_n: int | None = None) -> dict[str, Any]:
+    """{style: EvalRun} of `model` on `problems`, through each of its prompts (only the chosen one when `choice`)."""
+    import dataclasses
+
     from rdistill.evaluate.runner import evaluate
 
     recipe = ctx.recipe
     role, styles = eval_styles(recipe, model)
+    if choice is not None:
+        styles = [choice["prompt"]]
+        choice = {k: choice[k] for k in ("on", "n", "candidates")}
     spec = eval_model_string(recipe, model, ctx.run_dir)
-    problems = load_records(ctx.output("data", f"eval/{set_name}.jsonl"), Problem)
     client = ctx.clients.get(spec, batch_size=recipe.eval.batch_size, concurrency=recipe.eval.concurrency,
                              backend_options=eval_backend_options(recipe, model))
-    outputs: dict[str, str] = {}
-    usage = {"calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
-    detail: dict[str, Any] = {"model": spec, "role": role, "set": set_name, "problems": len(problems)}
+    runs = {}
     for style in styles:
         prompt_style, _, task = style.partition(":")
-        options = eval_options(recipe, role, prompt_style, student_task=task or None)
-        run = evaluate(spec, problems, bench=set_name, options=options, client=client, progress=ctx.observer.evaluation)
+        options = eval_options(recipe, role, prompt_style, student_task=task or None, prompt_choice=choice)
+        if faithfulness_n is not None:
+            options = dataclasses.replace(options, faithfulness_n=faithfulness_n)
+        runs[style] = evaluate(spec, problems, bench=set_name, options=options, client=client,
+                               progress=ctx.observer.evaluation)
+    return runs
+
+
+def _eval_result(ctx: StageContext, runs: dict[str, Any], detail: dict[str, Any]) -> StageResult:
+    """Write each style's results and summary into the stage folder; usage and accuracy per style."""
+    outputs: dict[str, str] = {}
+    usage = {"calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+    for style, run in runs.items():
         stem = style.replace(":", ".")  # trained.rationale.jsonl
         run.write(ctx.work / f"{stem}.jsonl")
         outputs[style] = f"{stem}.jsonl"

@@ -88,6 +88,12 @@ NOISE_NOTE = ("Run-to-run noise: greedy decoding through llama-server with paral
               "between models of that size are noise, not a result.")
 
 
+def prompt_choice_text(choice: dict) -> str:
+    """"its prompt was chosen on validation (n=40): plain 20.0%, teacher 30.0%"."""
+    tried = ", ".join(f"{style} {100 * (acc or 0):.1f}%" for style, acc in choice.get("candidates", {}).items())
+    return f"its prompt was chosen on {choice.get('on', 'other problems')} (n={choice.get('n', '?')}): {tried}"
+
+
 def build_blocks(data: dict) -> list[Block]:
     blocks: list[Block] = [Heading(1, "rdistill evaluation report"),
                            Paragraph("Every accuracy (a share of problems) is shown with its 95% Wilson interval "
@@ -117,7 +123,10 @@ def _bench_blocks(bench: dict, metric_names: dict[str, str]) -> list[Block]:
     baseline_lines = []
     for model, choice in bench["baselines"].items():
         tried = ", ".join(f"{label}: {100 * (acc or 0):.1f}%" for label, acc in choice["candidates"].items())
-        baseline_lines.append(f"Baseline {model}: {tried}; compared against: {choice['chosen']}.")
+        line = f"Baseline {model}: {tried}; compared against: {choice['chosen']}"
+        if choice.get("chosen_on"):
+            line += f" ({prompt_choice_text(choice['chosen_on'])})"
+        baseline_lines.append(line + ".")
     if baseline_lines:
         out.append(Bullets(baseline_lines))
 

@@ -95,6 +95,9 @@ class Completion:
     seconds: float = 0.0
     cached: bool = False
     cost_usd: float = 0.0
+    # Prompt tokens the server took from its KV cache instead of computing (a shared system prompt a slot still
+    # holds); None where the backend does not say.
+    cached_prompt_tokens: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -112,6 +115,7 @@ class Completion:
         return Completion(text=d["text"], prompt_tokens=d.get("prompt_tokens", 0),
                           completion_tokens=d.get("completion_tokens", 0), finish_reason=d.get("finish_reason"),
                           logprobs=logprobs, seconds=d.get("seconds", 0.0), cached=d.get("cached", False),
+                          cached_prompt_tokens=d.get("cached_prompt_tokens"),
                           cost_usd=d.get("cost_usd", 0.0))
 
 

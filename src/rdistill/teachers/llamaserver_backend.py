@@ -70,6 +70,7 @@ DEFAULT_CTX_PER_SLOT = 2048
 # what can hold every slot for long is the server taking in many new prompts at once on a busy machine.
 DEFAULT_STALL_TIMEOUT_S = 120.0
 DEFAULT_BUSY_TIMEOUT_S = 600.0  # the same while the server computes (see the module docstring)
+MIN_LOOK_S = 1.0  # a look at the server's CPU time within this of the last one keeps the last one's verdict
 BUSY_CPU_SHARE = 0.02  # "computing": it used at least 2% of one core since the last look (a hung server: ~0)
 FORMS = ("llamaserver:offline:NAME", "llamaserver:/path/model.gguf", "llamaserver:/path/to/student (a LoRA student "
          "folder made by rdistill train from a catalog GGUF)")
@@ -359,6 +360,7 @@ class LlamaServerBackend(LoopClients):
         async with self._http_errors():
             # llama-server sends its headers with the first event: waiting for them is waiting for progress too.
             response = await progressing(client.send(request, stream=True))
+            watch.event(token=False)  # the headers are progress too (and the next look must not come at once)
             try:
                 if response.status_code >= 400:
                     await response.aread()
@@ -492,9 +494,10 @@ class LlamaServerBackend(LoopClients):
         if p.top_logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = p.top_logprobs
-        text, logprobs, finish, usage = [], [], None, {}
+        text, logprobs, finish, usage, timings = [], [], None, {}, {}
         for event in await self._stream("/v1/chat/completions", body):
             usage = event.get("usage") or usage
+            timings = event.get("timings") or timings
             for choice in event.get("choices") or []:
                 text.append((choice.get("delta") or {}).get("content") or "")
                 logprobs += _chat_logprobs(choice) or []
@@ -504,7 +507,8 @@ class LlamaServerBackend(LoopClients):
         return Completion(text="".join(text),
                           prompt_tokens=int(usage.get("prompt_tokens") or 0),
                           completion_tokens=int(usage.get("completion_tokens") or 0),
-                          finish_reason=finish, logprobs=logprobs or None)
+                          finish_reason=finish, logprobs=logprobs or None,
+                          cached_prompt_tokens=_cached_prompt_tokens(timings))
 
     async def _continue(self, request: Request) -> Completion:
         """Go on from a partial final assistant message: render the chat before it with the generation prompt,
@@ -530,7 +534,8 @@ class LlamaServerBackend(LoopClients):
                           prompt_tokens=int(data.get("tokens_evaluated") or 0),
                           completion_tokens=int(data.get("tokens_predicted") or 0),
                           finish_reason=finish,
-                          logprobs=_completion_logprobs(data) if p.top_logprobs else None)
+                          logprobs=_completion_logprobs(data) if p.top_logprobs else None,
+                          cached_prompt_tokens=_cached_prompt_tokens(data.get("timings") or {}))
 
     async def aclose(self) -> None:
         """Close every loop's HTTP client, then stop the server."""
@@ -571,7 +576,12 @@ class _Watch:
         return min(wait, total_left)
 
     def _still_computing(self, now: float) -> bool:
-        (then, cpu_then), cpu = self._mark, self.backend.server_cpu_s()
+        (then, cpu_then) = self._mark
+        if self.computing is not None and now - then < MIN_LOOK_S:
+            # Too soon after the last look to measure: CPU time moves in 10 ms ticks, so a look a moment later
+            # sees none used and would call a busy server hung (it did, under load, in bench/generate_under_load).
+            return self.computing
+        cpu = self.backend.server_cpu_s()
         self._mark = (now, cpu)
         if cpu is None or cpu_then is None:
             self.computing = None
@@ -597,6 +607,12 @@ class _Watch:
             why = f"(stall limit {'stall' if self.tokens else 'busy'}_timeout_s={limit:g})"
         return StallError(f"llama-server sent {what} for {quiet:.1f}s {why}; {self.tokens} tokens before that, "
                           f"{total:.0f}s in all")
+
+
+def _cached_prompt_tokens(timings: dict[str, Any]) -> int | None:
+    """llama-server's `timings.cache_n`: prompt tokens reused from the slot's KV cache (prompt_n were computed)."""
+    value = timings.get("cache_n")
+    return int(value) if isinstance(value, (int, float)) else None
 
 
 def _sse_event(line: str) -> dict[str, Any] | str | None:
