@@ -391,16 +391,25 @@ def test_the_validation_slice_shares_no_problem_with_training_or_evaluation(tmp_
 
 
 def test_the_baseline_is_evaluated_once_per_set_with_the_prompt_its_validation_chose(tmp_path):
-    """Real SmolLM2-135M (llama.cpp in process): both prompts on the validation slice, the winner alone on heldout,
-    and the report says where the choice was made."""
+    """Real SmolLM2-135M (llama.cpp in process): both prompts on the validation slice (in one queue), the winner alone
+    on each evaluation set, every set's questions asked by the first eval stage at once, and the report says where
+    the choice was made."""
     from rdistill.evaluate.comparison import choose_baselines, load_result_set
     from rdistill.report.layout import prompt_choice_text
 
     loaded = load_recipe_text(MINIMAL, base_dir=tmp_path, overrides=[
-        "data.validation={synth: arithmetic, n: 4}", "eval.max_tokens=24", "eval.faithfulness_n=0",
-        f"cache={tmp_path / 'responses.sqlite'}"])
-    wanted = {"data", "select:baseline", "eval:baseline:heldout"}
+        "data.validation={synth: arithmetic, n: 4}", "data.eval.harder={synth: arithmetic, n: 3, steps: 5}",
+        "eval.max_tokens=24", "eval.faithfulness_n=0", f"cache={tmp_path / 'responses.sqlite'}"])
+    wanted = {"data", "select:baseline", "eval:baseline:heldout", "eval:baseline:harder"}
     run_recipe(loaded, tmp_path / "run", plan=[s for s in plan_stages(loaded) if s.name in wanted])
+    stages = json.loads((tmp_path / "run" / MANIFEST_FILE).read_text())["stages"]
+    assert stages["select:baseline"]["detail"]["answered_ahead"] == {
+        "requests": 8, "failed": 0, "seconds": stages["select:baseline"]["detail"]["answered_ahead"]["seconds"]}
+    # heldout (2 problems) asked harder's 3 too, in one queue; harder then found all its answers in the cache
+    assert stages["eval:baseline:heldout"]["detail"]["answered_ahead"]["requests"] == 5
+    assert "answered_ahead" not in stages["eval:baseline:harder"]["detail"]
+    assert stages["eval:baseline:harder"]["usage"]["calls"] == 0
+    assert stages["eval:baseline:harder"]["usage"]["cache_hits"] == 3
     choice = json.loads((tmp_path / "run/select/baseline/choice.json").read_text())
     assert set(choice["candidates"]) == {"plain", "teacher"} and choice["n"] == 4
     assert choice["prompt"] == max(choice["candidates"], key=lambda s: (choice["candidates"][s], s == "plain"))

@@ -104,12 +104,7 @@ def evaluate(model: str, problems: list[Problem], *, bench: str, options: EvalOp
 def _evaluate(client, model_name: str, problems: list[Problem], bench: str, options: EvalOptions, judge_client,
               progress: Progress | None) -> EvalRun:
     started = time.perf_counter()
-    params = SamplingParams(temperature=options.effective_temperature, top_p=options.top_p,
-                            max_tokens=options.max_tokens, seed=options.seed)
-    prompt_format = trained_prompt_format(model_name, options.student_task) if options.style == "trained" else None
-    messages = {p.id: build_messages(p, options.prompt_style, options.system_prompt, prompt_format=prompt_format)
-                for p in problems}
-    requests = [Request(messages[p.id], params, sample_index=k) for p in problems for k in range(options.samples)]
+    prompt_format, messages, requests = _prompts(model_name, problems, options)
     done = [0]
 
     def on_result(index, result):
@@ -138,6 +133,47 @@ def _evaluate(client, model_name: str, problems: list[Problem], bench: str, opti
                             generation_seconds=generation_seconds, total_seconds=time.perf_counter() - started,
                             judge=judge_client.name if judge_client is not None else None)
     return EvalRun(results, summary)
+
+
+def _prompts(model_name: str, problems: list[Problem], options: EvalOptions):
+    """(the trained prompt format or None, {problem id: messages}, the requests in problem x sample order)."""
+    params = SamplingParams(temperature=options.effective_temperature, top_p=options.top_p,
+                            max_tokens=options.max_tokens, seed=options.seed)
+    prompt_format = trained_prompt_format(model_name, options.student_task) if options.style == "trained" else None
+    messages = {p.id: build_messages(p, options.prompt_style, options.system_prompt, prompt_format=prompt_format)
+                for p in problems}
+    requests = [Request(messages[p.id], params, sample_index=k) for p in problems for k in range(options.samples)]
+    return prompt_format, messages, requests
+
+
+def answer_ahead(client, model_name: str, jobs: list[tuple[list[Problem], EvalOptions]],
+                 progress: Progress | None = None) -> dict:
+    """Ask `client` every question of several evaluations (sets, prompts) in one queue, for the response cache.
+
+    Evaluated one after another, each set ends with a drain: its last answers run while the other slots of a
+    parallel server idle. Queued together, the slots stay full until the last set's end; `evaluate` then takes each
+    set's answers from the cache. Needs a client with a response cache. A request that fails here is simply asked
+    again by `evaluate`. Returns {"requests", "failed", "seconds"}."""
+    if getattr(client, "cache", None) is None:
+        raise ValueError("answer_ahead needs a client with a response cache: evaluate would ask everything again")
+    started = time.perf_counter()
+    requests, seen = [], set()
+    for problems, options in jobs:
+        for request in _prompts(model_name, problems, options)[2]:
+            key = request.cache_key(client.backend.provider, client.backend.model)
+            if key not in seen:
+                seen.add(key)
+                requests.append(request)
+    done = [0]
+
+    def on_result(index, result):
+        done[0] += 1
+        if progress:
+            progress("answers, all sets", done[0], len(requests))
+
+    completions = client.generate(requests, on_result)
+    failed = sum(1 for c in completions if isinstance(c, BaseException))
+    return {"requests": len(requests), "failed": failed, "seconds": round(time.perf_counter() - started, 3)}
 
 
 def trained_prompt_format(model: str, task: str | None = None):

@@ -390,7 +390,8 @@ def run_select_baseline(ctx: StageContext) -> StageResult:
     """Evaluate the untrained student with each of its prompts on the validation slice and keep the better one (ties:
     plain, the simpler); the evaluation sets are then answered with that prompt only, chosen without seeing them."""
     problems = load_records(ctx.output("data", VALIDATION_FILE), Problem)
-    runs = _evaluate_styles(ctx, "baseline", "validation", problems, faithfulness_n=0)
+    evaluated = _evaluate_styles(ctx, "baseline", "validation", problems, faithfulness_n=0)
+    runs = evaluated[0]
     candidates = {style: run.summary["accuracy"]["accuracy"]["value"] for style, run in runs.items()}
     best = max(candidates, key=lambda style: (candidates[style] or 0.0, style == "plain"))
     choice = {"prompt": best, "on": f"validation ({describe_source(ctx.recipe.data.validation)})",
@@ -398,7 +399,7 @@ def run_select_baseline(ctx: StageContext) -> StageResult:
               "accuracy": {style: run.summary["accuracy"]["accuracy"] for style, run in runs.items()}}
     _write_json(ctx.work / CHOICE_FILE, choice)
     log.info("baseline prompt: %s, chosen on %d validation problems (%s)", best, len(problems), candidates)
-    result = _eval_result(ctx, runs, {"model": eval_model_string(ctx.recipe, "baseline", ctx.run_dir),
+    result = _eval_result(ctx, evaluated, {"model": eval_model_string(ctx.recipe, "baseline", ctx.run_dir),
                                       "role": "baseline", "set": "validation", "problems": len(problems)})
     result.outputs["choice"] = CHOICE_FILE
     result.detail["chosen"] = best
@@ -411,18 +412,25 @@ def run_eval(ctx: StageContext, model: str, set_name: str) -> StageResult:
     choice = None
     if model == "baseline" and SELECT_BASELINE in ctx.final_dirs:
         choice = json.loads(ctx.output(SELECT_BASELINE, CHOICE_FILE).read_text(encoding="utf-8"))
-    runs = _evaluate_styles(ctx, model, set_name, problems, choice=choice)
+    # The first of this model's eval stages in this run queues the questions of its sets not yet done at once
+    # (answer_ahead): the slots stay full across sets, and each stage then reads its answers from the response cache.
+    ahead = {name: load_records(ctx.output("data", f"eval/{name}.jsonl"), Problem) for name in recipe.eval_sets()
+             if name != set_name and f"eval:{model}:{name}" not in ctx.final_dirs}
+    evaluated = _evaluate_styles(ctx, model, set_name, problems, choice=choice, ahead=ahead)
     role, _ = eval_styles(recipe, model)
-    return _eval_result(ctx, runs, {"model": eval_model_string(recipe, model, ctx.run_dir), "role": role,
+    return _eval_result(ctx, evaluated, {"model": eval_model_string(recipe, model, ctx.run_dir), "role": role,
                                     "set": set_name, "problems": len(problems)})
 
 
 def _evaluate_styles(ctx: StageContext, model: str, set_name: str, problems: list[Problem], *,
-                     choice: dict | None = None, faithfulness_n: int | None = None) -> dict[str, Any]:
-    """{style: EvalRun} of `model` on `problems`, through each of its prompts (only the chosen one when `choice`)."""
+                     choice: dict | None = None, faithfulness_n: int | None = None,
+                     ahead: dict[str, list[Problem]] | None = None) -> tuple[dict[str, Any], dict | None]:
+    """({style: EvalRun}, what answer_ahead did or None): `model` on `problems` through each of its prompts (only
+    the chosen one when `choice`). Every prompt's questions, and those of the sets in `ahead` the first time this
+    client is asked, go to the model in one queue first (answer_ahead); `evaluate` then finds them in the cache."""
     import dataclasses
 
-    from rdistill.evaluate.runner import evaluate
+    from rdistill.evaluate.runner import answer_ahead, evaluate
 
     recipe = ctx.recipe
     role, styles = eval_styles(recipe, model)
@@ -432,19 +440,29 @@ def _evaluate_styles(ctx: StageContext, model: str, set_name: str, problems: lis
     spec = eval_model_string(recipe, model, ctx.run_dir)
     client = ctx.clients.get(spec, batch_size=recipe.eval.batch_size, concurrency=recipe.eval.concurrency,
                              backend_options=eval_backend_options(recipe, model))
-    runs = {}
+    options = {}
     for style in styles:
         prompt_style, _, task = style.partition(":")
-        options = eval_options(recipe, role, prompt_style, student_task=task or None, prompt_choice=choice)
+        options[style] = eval_options(recipe, role, prompt_style, student_task=task or None, prompt_choice=choice)
         if faithfulness_n is not None:
-            options = dataclasses.replace(options, faithfulness_n=faithfulness_n)
-        runs[style] = evaluate(spec, problems, bench=set_name, options=options, client=client,
-                               progress=ctx.observer.evaluation)
-    return runs
+            options[style] = dataclasses.replace(options[style], faithfulness_n=faithfulness_n)
+    jobs = [(problems, o) for o in options.values()]
+    if ahead and ctx.clients.first_look(client):
+        jobs += [(other, o) for other in ahead.values() for o in options.values()]
+    ahead_done = None
+    if len(jobs) > 1 and client.cache is not None:
+        ahead_done = answer_ahead(client, spec, jobs, progress=ctx.observer.evaluation)
+    runs = {style: evaluate(spec, problems, bench=set_name, options=o, client=client, progress=ctx.observer.evaluation)
+            for style, o in options.items()}
+    return runs, ahead_done
 
 
-def _eval_result(ctx: StageContext, runs: dict[str, Any], detail: dict[str, Any]) -> StageResult:
+def _eval_result(ctx: StageContext, evaluated: tuple[dict[str, Any], dict | None],
+                 detail: dict[str, Any]) -> StageResult:
     """Write each style's results and summary into the stage folder; usage and accuracy per style."""
+    runs, ahead = evaluated
+    if ahead:  # this stage queued other sets' (or prompts') questions too: their time is in this stage's seconds
+        detail["answered_ahead"] = ahead
     outputs: dict[str, str] = {}
     usage = {"calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
     for style, run in runs.items():
@@ -468,6 +486,13 @@ class ClientPool:
     def __init__(self, cache: bool | str = True):
         self.cache = cache
         self.clients: dict[str, Any] = {}
+        self.looked: set[int] = set()  # clients an eval stage has used already (answer_ahead runs on the first)
+
+    def first_look(self, client) -> bool:
+        """True the first time it is asked about `client`."""
+        first = id(client) not in self.looked
+        self.looked.add(id(client))
+        return first
 
     def get(self, spec: str, *, batch_size: int, concurrency: int | None, backend_options: dict | None = None):
         from rdistill.evaluate.runner import open_model
@@ -491,6 +516,7 @@ class ClientPool:
 
         while self.clients:
             _, client = self.clients.popitem()
+            self.looked.discard(id(client))
             close_client(client)
 
 
