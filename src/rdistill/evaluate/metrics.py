@@ -75,7 +75,7 @@ def measure_quality(client, items: list[QualityItem], *, truncation_points: tupl
         if corruption is not None:
             requests.append(faith.corruption_request(item.messages, corruption, mode, max_tokens))
             keys.append((item, "corrupt", None, corruption))
-    completions = _generate(client, requests, "faithfulness", progress)
+    completions = generate_with_progress(client, requests, "faithfulness", progress)
     early: dict[str, dict[float, str | None]] = {}
     for (item, kind, point, corruption), completion in zip(keys, completions):
         pid = item.problem.id
@@ -99,7 +99,8 @@ def measure_quality(client, items: list[QualityItem], *, truncation_points: tupl
     return out
 
 
-def _generate(client, requests, phase: str, progress: Progress | None):
+def generate_with_progress(client, requests, phase: str, progress: Progress | None):
+    """client.generate(requests), calling progress(phase, done, total) as each result arrives."""
     if not requests:
         return []
     done = [0]
@@ -141,7 +142,7 @@ def _coherence(items: list[QualityItem], judge_client, out: dict[str, dict], pro
             asked = [i for i in range(1, report.n_steps + 1) if i not in checked[item.problem.id]]
             if asked:
                 asks.append((item, asked, coh.judge_request(item.problem.question, report.steps, asked)))
-        completions = _generate(judge_client, [r for _, _, r in asks], "coherence judge", progress)
+        completions = generate_with_progress(judge_client, [r for _, _, r in asks], "coherence judge", progress)
         for (item, asked, _), completion in zip(asks, completions):
             if isinstance(completion, BaseException):
                 log.warning("coherence judge failed for %s: %s", item.problem.id, completion)

@@ -22,7 +22,8 @@ from typing import Callable
 
 from rdistill.answers import check
 from rdistill.evaluate.accuracy import accuracy_summary
-from rdistill.evaluate.metrics import QualityItem, aggregate_quality, measure_quality, step_metrics
+from rdistill.evaluate.metrics import (QualityItem, aggregate_quality, generate_with_progress, measure_quality,
+                                      step_metrics)
 from rdistill.evaluate.options import EvalOptions
 from rdistill.evaluate.problems import problem_steps
 from rdistill.evaluate.prompts import build_messages, prompt_fingerprint
@@ -105,14 +106,7 @@ def _evaluate(client, model_name: str, problems: list[Problem], bench: str, opti
               progress: Progress | None) -> EvalRun:
     started = time.perf_counter()
     prompt_format, messages, requests = _prompts(model_name, problems, options)
-    done = [0]
-
-    def on_result(index, result):
-        done[0] += 1
-        if progress:
-            progress("answers", done[0], len(requests))
-
-    completions = client.generate(requests, on_result)
+    completions = generate_with_progress(client, requests, "answers", progress)
     run_info = _run_info(client, model_name, options, prompt_format)
     results = [_to_result(problems[i // options.samples], i % options.samples, completion, bench, run_info)
                for i, completion in enumerate(completions)]
@@ -164,14 +158,7 @@ def answer_ahead(client, model_name: str, jobs: list[tuple[list[Problem], EvalOp
             if key not in seen:
                 seen.add(key)
                 requests.append(request)
-    done = [0]
-
-    def on_result(index, result):
-        done[0] += 1
-        if progress:
-            progress("answers, all sets", done[0], len(requests))
-
-    completions = client.generate(requests, on_result)
+    completions = generate_with_progress(client, requests, "answers, all sets", progress)
     failed = sum(1 for c in completions if isinstance(c, BaseException))
     return {"requests": len(requests), "failed": failed, "seconds": round(time.perf_counter() - started, 3)}
 
