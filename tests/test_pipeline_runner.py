@@ -420,3 +420,26 @@ def test_the_baseline_is_evaluated_once_per_set_with_the_prompt_its_validation_c
     picked = choose_baselines([result_set])[result_set.model]
     assert picked["chosen_on"]["candidates"] == choice["candidates"]
     assert prompt_choice_text(picked["chosen_on"]).startswith("its prompt was chosen on validation (synth:arithmetic")
+
+
+def test_the_train_stage_records_which_precision_training_chose(tmp_path, monkeypatch):
+    import rdistill.train
+    from rdistill.train.core import TrainResult
+
+    loaded = load_recipe_text(MINIMAL, base_dir=tmp_path)
+    train = next(s for s in plan_stages(loaded) if s.name == "train:cot_sft")
+
+    def clean(ctx):
+        (ctx.work / "clean.jsonl").write_text("", encoding="utf-8")
+        return StageResult({"clean": "clean.jsonl"})
+
+    precision = {"dtype": "float32", "reason": "this CPU has no native bf16"}
+
+    def fake_train(traces, settings, **kwargs):  # the stage's wiring, not training (tested in test_train_*)
+        settings.output_dir.mkdir(parents=True, exist_ok=True)
+        return TrainResult(settings.output_dir, 0.5, 12.0, 3, {"precision": precision})
+
+    monkeypatch.setattr(rdistill.train, "train_student", fake_train)
+    run_recipe(loaded, tmp_path / "run", plan=[StageSpec("filter", "filter", "filter", [], {}, clean), train])
+    detail = json.loads((tmp_path / "run" / MANIFEST_FILE).read_text())["stages"]["train:cot_sft"]["detail"]
+    assert detail["precision"] == precision and detail["tokens_per_s"] == 12.0

@@ -284,8 +284,10 @@ def run_train(ctx: StageContext, name: str) -> StageResult:
                   "processes": recipe.train.accelerate.num_processes}
     else:
         result = train_student(traces, settings, method=method, options=options, on_progress=ctx.observer.training)
+        run = result.run
         detail = {"method": method, "steps": result.steps, "final_loss": result.final_loss,
                   "tokens_per_s": result.tokens_per_s, "resumed": resume}
+    detail["precision"] = run.get("precision")  # which dtype training computed in, and why
     return StageResult({"student": "."}, detail=detail)
 
 
