@@ -545,6 +545,7 @@ def report_cmd(
     hourly_usd: float = typer.Option(1.0, min=0.0, help="Assumed hourly price of the machine that measured local throughput."),
     prices: Optional[Path] = typer.Option(None, help="Price table (JSON or YAML) for API models."),
     allow_mismatch: bool = typer.Option(False, help="Compare only the common problems when result sets differ in problems or decoding."),
+    compare_with: list[str] = typer.Option([], "--compare-with", help="An API model of the price table (e.g. openai:gpt-4o-mini) to compute each student's break-even against; repeatable."),
 ):
     """Compare evaluated models (teacher, baseline, students) in Markdown and a self-contained HTML page."""
     from rdistill.report import build_report
@@ -556,7 +557,7 @@ def report_cmd(
             raise RdistillError(f"--role expects MODEL=ROLE, got {item!r}")
         roles[model_name] = role_name
     files = build_report(inputs, output, ledgers=ledger, roles=roles, hourly_usd=hourly_usd, prices=prices,
-                         allow_mismatch=allow_mismatch)
+                         allow_mismatch=allow_mismatch, compare_with=compare_with)
     out.print(f"report on {len(files.result_files)} result file(s) written to {files.html}, {files.markdown} and "
               f"{files.json} ({len(files.plots)} plots)", soft_wrap=True, markup=False)
 

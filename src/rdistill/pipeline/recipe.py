@@ -247,9 +247,10 @@ class EvalConfig(_Strict):
 
 
 class ReportConfig(_Strict):
-    hourly_usd: float = Field(1.0, ge=0)
+    hourly_usd: float = Field(1.0, ge=0)  # the assumed price of an hour of the machine that ran the stages
     prices: PathStr | None = None
     allow_mismatch: bool = False
+    compare_with: list[str] = Field(default_factory=list)  # API models (price table names) for the break-even
 
 
 class Recipe(_Strict):

@@ -535,7 +535,11 @@ def run_report(ctx: StageContext, eval_stages: list[str]) -> StageResult:
     ledgers = [p for p in [ctx.output("generate", "ledger.json")] if p.is_file()] if "generate" in ctx.final_dirs \
         else []
     r = ctx.recipe.report
+    from rdistill.pipeline.manifest import MANIFEST_FILE
+
+    manifest = json.loads((ctx.run_dir / MANIFEST_FILE).read_text(encoding="utf-8"))  # the stages' seconds
     files = build_report(results, ctx.work, ledgers=ledgers, hourly_usd=r.hourly_usd, prices=r.prices,
+                         manifest=manifest, compare_with=r.compare_with,
                          allow_mismatch=r.allow_mismatch)
     recipe = ctx.recipe
     names = {eval_model_string(recipe, m, ctx.run_dir): m for m in recipe.eval_models()}

@@ -34,18 +34,21 @@ class ReportFiles:
 
 def build_report(inputs: list[str | Path], out_dir: str | Path, *, ledgers: list[str | Path] = (),
                  roles: dict[str, str] | None = None, hourly_usd: float = DEFAULT_HOURLY_USD,
-                 prices: str | Path | None = None, allow_mismatch: bool = False) -> ReportFiles:
+                 prices: str | Path | None = None, allow_mismatch: bool = False, manifest: dict | None = None,
+                 compare_with: list[str] = ()) -> ReportFiles:
     """Build the report from result files and/or run folders. `roles` maps a model (as evaluated) to teacher,
-    baseline or student, overriding what was recorded at evaluation time."""
+    baseline or student, overriding what was recorded at evaluation time. `manifest` (a run's manifest.json; found
+    in a run folder given as input) prices the making of the students; `compare_with` names API models of the
+    price table for the break-even."""
     from rdistill.errors import InputError
     from rdistill.evaluate.comparison import compare, load_result_set
     from rdistill.evaluate.options import ROLES
     from rdistill.jsonl import atomic_writer
     from rdistill.report.data import report_data
-    from rdistill.report.inputs import discover, load_ledger
+    from rdistill.report.inputs import discover, find_manifest, load_ledger
     from rdistill.report.layout import Image, build_blocks
     from rdistill.report.render import PLOTS_DIR, to_html, to_markdown
-    from rdistill.teachers.prices import load_prices
+    from rdistill.teachers.prices import price_table
 
     roles = roles or {}
     for model, role in roles.items():
@@ -60,8 +63,11 @@ def build_report(inputs: list[str | Path], out_dir: str | Path, *, ledgers: list
     if unknown_roles:
         raise InputError(f"--role names models that are not in the results: {', '.join(unknown_roles)}", field="role")
     comparisons = compare(sets, allow_mismatch=allow_mismatch)
+    if manifest is None:
+        manifest = find_manifest(inputs)
     data = report_data(comparisons, ledgers={str(p): load_ledger(p) for p in found.ledger_files},
-                       hourly_usd=hourly_usd, prices=load_prices(prices))
+                       hourly_usd=hourly_usd, prices=price_table(prices), manifest=manifest,
+                       compare_with=list(compare_with))
     blocks = build_blocks(data)
 
     out = Path(out_dir)

@@ -73,6 +73,18 @@ def is_ledger_file(path: Path) -> bool:
     return isinstance(data, dict) and _LEDGER_KEYS <= set(data) and isinstance(data["models"], dict)
 
 
+def find_manifest(paths: list[str | Path]) -> dict | None:
+    """The manifest.json of a run folder among `paths` (the first one holding it), else None."""
+    for raw in paths:
+        manifest = Path(raw) / "manifest.json"
+        if Path(raw).is_dir() and manifest.is_file():
+            try:
+                return json.loads(manifest.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                raise InputError(f"cannot read the run's manifest: {e}", path=manifest) from None
+    return None
+
+
 def load_ledger(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 

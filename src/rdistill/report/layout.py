@@ -3,6 +3,7 @@ rendered to Markdown and to HTML by render.py, so the two always say the same th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from rdistill.report import plots
@@ -102,6 +103,8 @@ def build_blocks(data: dict) -> list[Block]:
                                      "max_tokens\" counts the answers that hit the token limit before ending, "
                                      "usually wrong for that alone (\"–\": the result file does not record it)."),
                            Paragraph(NOISE_NOTE)]
+    if data.get("economics"):
+        blocks += economics_blocks(data["economics"])
     for bench in data["benches"]:
         blocks += _bench_blocks(bench, data["quality_metrics"])
     blocks += _cost_blocks(data["cost"])
@@ -213,6 +216,51 @@ def _cost_blocks(cost: dict) -> list[Block]:
     host_lines = sorted({describe_host(r["host"]) for r in cost["serving"] if r["local"]})
     if host_lines:
         out.append(Paragraph("Local throughput measured on: " + "; ".join(host_lines) + "."))
+    return out
+
+
+def usd_text(value: float | None) -> str:
+    """"$0.000123" for small sums, "$12.35" for larger ones; "–" when unknown."""
+    if value is None:
+        return "–"
+    return f"${value:.2f}" if abs(value) >= 1 else f"${value:.6f}"
+
+
+def queries_text(value: float | None) -> str:
+    return "never (the student costs as much or more per query)" if value is None else f"{math.ceil(value):,}"
+
+
+def economics_blocks(e: dict) -> list[Block]:
+    """The decision first: what making the students cost, what an answer costs, when a student has paid for itself."""
+    out: list[Block] = [Heading(2, "What distilling cost, and what it saves"),
+                        Paragraph(f"Compute is priced at an assumed ${e['hourly_usd']:.2f} per hour of this machine "
+                                  f"(report.hourly_usd / --hourly-usd); API models at {e['prices_source']}. A "
+                                  "student's making includes " + e["making_includes"] + ".")]
+    account = e.get("account")
+    if account:
+        rows = [[kind, f"{v['seconds']:.0f}", usd_text(v["compute_usd"])] for kind, v in account["by_kind"].items()]
+        rows.append(["teacher API calls (ledger)", "", usd_text(account["teacher_usd"])])
+        rows.append(["making the students (data, generate, filter, train)", f"{account['distillation_seconds']:.0f}",
+                     usd_text(account["distillation_usd"])])
+        rows.append(["measuring them (eval, report)", f"{account['measurement_seconds']:.0f}",
+                     usd_text(account["measurement_usd"])])
+        out += [Heading(3, "The run's account"), Table(["stages", "seconds", "cost"], rows)]
+    rows = [[a["label"], a["role"] or "model", a["bench"], rate_text(a["accuracy"]), usd_text(a["usd_per_answer"]),
+             usd_text(a["usd_per_correct"])] for a in e["answers"]]
+    out += [Heading(3, "Cost per answer and per correct answer"),
+            Table(["model", "role", "set", "accuracy", "per answer", "per correct answer"], rows,
+                  ["text", "text", "text", "accuracy", "text", "text"])]
+    if e["break_even"]:
+        rows = [[b["student"], b["against"], usd_text(b["making_usd"]), usd_text(b["student_usd_per_query"]),
+                 usd_text(b["other_usd_per_query"]), queries_text(b["queries"])] for b in e["break_even"]]
+        out += [Heading(3, "Break-even"),
+                Paragraph("After how many queries a student, its making included, has cost less than asking the other "
+                          "model (per query: the mean over every evaluated answer)."),
+                Table(["student", "against", "making", "student per query", "other per query",
+                       "break-even (queries)"], rows)]
+        for i, (student, curve) in enumerate(e["curves"].items()):
+            out.append(Image(f"break-even-{i + 1}.png", f"cumulative cost of {student} against the others",
+                             plots.break_even_plot(student, curve)))
     return out
 
 

@@ -125,3 +125,21 @@ def cost_plot(serving: list[dict]) -> bytes:
     ax.set_xlabel("USD per 1K generated tokens")
     ax.set_title("serving cost")
     return _png(fig)
+
+
+def break_even_plot(student: str, curve: dict) -> bytes:
+    """Cumulative dollars against queries: the student starts at what making it cost, the others at zero."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    xs = curve["queries"]
+    ax.plot(xs, curve["student"], color=ROLE_COLOURS["student"], linewidth=2, label=f"{student} (making included)")
+    others = [k for k in curve if k not in ("queries", "student")]
+    colours = [c for c in SERIES_COLOURS if c != ROLE_COLOURS["student"]]  # the student's colour is its own
+    for colour, name in zip(colours, others):
+        ax.plot(xs, curve[name], color=colour, linewidth=1.5, linestyle="--", label=name)
+    ax.set_xlabel("queries answered")
+    ax.set_ylabel("cumulative cost (USD)")
+    ax.set_title("When the student has paid for itself")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3)
+    return _png(fig)

@@ -1,6 +1,7 @@
-"""Dollar prices per million tokens, editable: defaults below, overridden by a JSON or YAML file.
+"""Dollar prices per million tokens: a dated table shipped in prices.json, overridden by a JSON or YAML file.
 
-Prices change; users point `--prices FILE` (or RDISTILL_PRICES) at their own table. A model that matches no
+Prices change; users point `--prices FILE` (or RDISTILL_PRICES) at their own table, either a plain mapping of
+'provider:model' to {input, output} or the shipped file's form with its date (`as_of`). A model that matches no
 entry is priced at $0 and the ledger says so, rather than guessing.
 """
 
@@ -23,28 +24,19 @@ class Price:
         return (prompt_tokens * self.input_per_m + completion_tokens * self.output_per_m) / 1e6
 
 
-# USD per 1M tokens (input, output), list prices as published by the providers; edit with your own file.
-DEFAULT_PRICES: dict[str, Price] = {
-    "openai:gpt-4o": Price(2.50, 10.00),
-    "openai:gpt-4o-mini": Price(0.15, 0.60),
-    "openai:gpt-4.1": Price(2.00, 8.00),
-    "openai:gpt-4.1-mini": Price(0.40, 1.60),
-    "openai:gpt-4.1-nano": Price(0.10, 0.40),
-    "openai:o3": Price(2.00, 8.00),
-    "openai:o4-mini": Price(1.10, 4.40),
-    "anthropic:claude-3-5-haiku-latest": Price(0.80, 4.00),
-    "anthropic:claude-3-7-sonnet-latest": Price(3.00, 15.00),
-    "anthropic:claude-sonnet-4-0": Price(3.00, 15.00),
-    "anthropic:claude-opus-4-0": Price(15.00, 75.00),
-}
+PRICES_FILE = Path(__file__).with_name("prices.json")  # the shipped table: list prices and the date they were taken
 
 
-def load_prices(path: str | Path | None = None) -> dict[str, Price]:
-    prices = dict(DEFAULT_PRICES)
-    path = path or os.environ.get("RDISTILL_PRICES")
-    if not path:
-        return prices
-    path = Path(path)
+@dataclass(frozen=True)
+class PriceTable:
+    prices: dict[str, Price]
+    as_of: str | None  # the date the prices were taken (None: the user's table does not say)
+    source: str  # where they come from, for the report
+
+
+def _read_table(path: Path) -> tuple[dict, str | None, str | None]:
+    """(entries, as_of, note) of a price file: {"as_of", "source", "usd_per_million_tokens": {...}} or a plain
+    mapping of 'provider:model' to {input, output}."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
@@ -60,7 +52,19 @@ def load_prices(path: str | Path | None = None) -> dict[str, Price]:
         raise InputError(f"cannot parse price table: {e}", path=path) from None
     if not isinstance(table, dict):
         raise InputError("expected a mapping of 'provider:model' to {input, output}", path=path)
-    for name, entry in table.items():
+    if "usd_per_million_tokens" in table:
+        entries = table["usd_per_million_tokens"]
+        if not isinstance(entries, dict):
+            raise InputError("expected a mapping of 'provider:model' to {input, output}", path=path,
+                             field="usd_per_million_tokens")
+        as_of = table.get("as_of")
+        return entries, str(as_of) if as_of is not None else None, table.get("source")
+    return table, None, None
+
+
+def _parse_entries(entries: dict, path: Path) -> dict[str, Price]:
+    prices = {}
+    for name, entry in entries.items():
         if not isinstance(entry, dict) or not {"input", "output"} <= set(entry):
             raise InputError("expected {input: USD per 1M tokens, output: USD per 1M tokens}", path=path, field=name)
         try:
@@ -68,6 +72,25 @@ def load_prices(path: str | Path | None = None) -> dict[str, Price]:
         except (TypeError, ValueError):
             raise InputError("prices must be numbers", path=path, field=name) from None
     return prices
+
+
+def price_table(path: str | Path | None = None) -> PriceTable:
+    """The shipped table (dated), with the entries of `path` (or $RDISTILL_PRICES) on top of it."""
+    entries, shipped_as_of, _ = _read_table(PRICES_FILE)
+    prices = _parse_entries(entries, PRICES_FILE)
+    path = path or os.environ.get("RDISTILL_PRICES")
+    if not path:
+        return PriceTable(prices, shipped_as_of, f"rdistill's list prices as of {shipped_as_of}")
+    path = Path(path)
+    entries, as_of, _ = _read_table(path)
+    prices.update(_parse_entries(entries, path))
+    dated = f"as of {as_of}" if as_of else "undated"
+    return PriceTable(prices, as_of, f"{path} ({dated}), over rdistill's list prices as of {shipped_as_of}")
+
+
+def load_prices(path: str | Path | None = None) -> dict[str, Price]:
+    """USD per 1M tokens by 'provider:model': the shipped table with `path` (or $RDISTILL_PRICES) over it."""
+    return price_table(path).prices
 
 
 def price_for(prices: dict[str, Price], provider: str, model: str) -> Price | None:
