@@ -182,7 +182,10 @@ eval:
     students = [row for row in headline["rows"] if row["role"] == "student"]
     assert all(len(row["paired"]["heldout"]) == 2 for row in students)  # against the teacher and the baseline used
     report = json.loads((run_dir / "report" / "report.json").read_text())
-    assert {b["bench"] for b in report["benches"]} == {"heldout", "transfer", "harder"}
+    assert [b["bench"] for b in report["benches"]] == ["heldout", "transfer", "harder"]  # the recipe's order
+    markdown = (run_dir / "report" / "report.md").read_text()
+    assert "## What distilling cost, and what it saves" in markdown and "## What did not distill" in markdown
+    assert markdown.index("## What did not distill") < markdown.index("## heldout")
 
     second = run_cli("run", str(recipe), "--run-dir", str(run_dir), env=env_for(tmp_path), timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]

@@ -101,3 +101,20 @@ def test_a_report_on_a_run_folder_with_its_manifest_has_the_account_and_the_brea
         build_report([run], tmp_path_factory.mktemp("bad"), roles={teacher: "teacher"}, compare_with=["openai:gpt-9"])
     shutil.rmtree(run)
 
+
+
+def test_what_did_not_distill_names_sets_where_the_interval_lies_below_zero():
+    from rdistill.report.layout import Bullets, limits_blocks
+
+    def pair(against, difference, lo, hi):
+        return {"against": against, "difference": difference, "ci": [lo, hi], "n": 50, "p_value": 0.01}
+
+    bench = {"bench": "harder", "rows": [
+        {"label": "T", "role": "teacher"}, {"label": "B", "role": "baseline"},
+        {"label": "S", "role": "student", "paired": [pair("T", -0.2, -0.3, -0.1), pair("B", 0.02, -0.05, 0.1)]}]}
+    blocks = limits_blocks([bench])
+    bullets = [b for b in blocks if isinstance(b, Bullets)]
+    assert len(bullets) == 1 and bullets[0].items[0].startswith("S on harder: -20.0 [-30.0, -10.0] n=50 points "
+                                                                "against T")
+    assert any("On no set did a student lose ground" in getattr(b, "text", "") for b in blocks)
+    assert limits_blocks([{"bench": "x", "rows": [{"label": "T", "role": "teacher"}]}]) == []  # no student

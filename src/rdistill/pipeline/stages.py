@@ -539,7 +539,7 @@ def run_report(ctx: StageContext, eval_stages: list[str]) -> StageResult:
 
     manifest = json.loads((ctx.run_dir / MANIFEST_FILE).read_text(encoding="utf-8"))  # the stages' seconds
     files = build_report(results, ctx.work, ledgers=ledgers, hourly_usd=r.hourly_usd, prices=r.prices,
-                         manifest=manifest, compare_with=r.compare_with,
+                         manifest=manifest, compare_with=r.compare_with, order=ctx.recipe.eval_sets(),
                          allow_mismatch=r.allow_mismatch)
     recipe = ctx.recipe
     names = {eval_model_string(recipe, m, ctx.run_dir): m for m in recipe.eval_models()}

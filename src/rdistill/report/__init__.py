@@ -35,11 +35,12 @@ class ReportFiles:
 def build_report(inputs: list[str | Path], out_dir: str | Path, *, ledgers: list[str | Path] = (),
                  roles: dict[str, str] | None = None, hourly_usd: float = DEFAULT_HOURLY_USD,
                  prices: str | Path | None = None, allow_mismatch: bool = False, manifest: dict | None = None,
-                 compare_with: list[str] = ()) -> ReportFiles:
+                 compare_with: list[str] = (), order: list[str] = ()) -> ReportFiles:
     """Build the report from result files and/or run folders. `roles` maps a model (as evaluated) to teacher,
     baseline or student, overriding what was recorded at evaluation time. `manifest` (a run's manifest.json; found
     in a run folder given as input) prices the making of the students; `compare_with` names API models of the
-    price table for the break-even."""
+    price table for the break-even; `order` lists benchmarks in the order they are shown (the rest follow
+    alphabetically)."""
     from rdistill.errors import InputError
     from rdistill.evaluate.comparison import compare, load_result_set
     from rdistill.evaluate.options import ROLES
@@ -63,6 +64,8 @@ def build_report(inputs: list[str | Path], out_dir: str | Path, *, ledgers: list
     if unknown_roles:
         raise InputError(f"--role names models that are not in the results: {', '.join(unknown_roles)}", field="role")
     comparisons = compare(sets, allow_mismatch=allow_mismatch)
+    rank = {bench: i for i, bench in enumerate(order)}
+    comparisons.sort(key=lambda c: (rank.get(c.bench, len(rank)), c.bench))
     if manifest is None:
         manifest = find_manifest(inputs)
     data = report_data(comparisons, ledgers={str(p): load_ledger(p) for p in found.ledger_files},

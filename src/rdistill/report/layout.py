@@ -105,6 +105,7 @@ def build_blocks(data: dict) -> list[Block]:
                            Paragraph(NOISE_NOTE)]
     if data.get("economics"):
         blocks += economics_blocks(data["economics"])
+    blocks += limits_blocks(data["benches"])
     for bench in data["benches"]:
         blocks += _bench_blocks(bench, data["quality_metrics"])
     blocks += _cost_blocks(data["cost"])
@@ -216,6 +217,36 @@ def _cost_blocks(cost: dict) -> list[Block]:
     host_lines = sorted({describe_host(r["host"]) for r in cost["serving"] if r["local"]})
     if host_lines:
         out.append(Paragraph("Local throughput measured on: " + "; ".join(host_lines) + "."))
+    return out
+
+
+def limits_blocks(benches: list[dict]) -> list[Block]:
+    """Where a student stays below the teacher, or below its untrained self, beyond the paired interval: what did
+    not distill, stated from the numbers below it (nothing when there are no students)."""
+    below_teacher, lost_ground, students = [], [], 0
+    for bench in benches:
+        roles = {r["label"]: r["role"] for r in bench["rows"]}
+        for row in bench["rows"]:
+            if row["role"] != "student":
+                continue
+            students += 1
+            for pair in row.get("paired", []):
+                if pair.get("difference") is None or pair["ci"][1] >= 0:
+                    continue
+                line = (f"{row['label']} on {bench['bench']}: {difference_text(pair)} points against "
+                        f"{pair['against']} (exact McNemar p={pair['p_value']:.3g})")
+                (below_teacher if roles.get(pair["against"]) == "teacher" else lost_ground).append(line)
+    if not students:
+        return []
+    out: list[Block] = [Heading(2, "What did not distill")]
+    out.append(Paragraph("A student counts as below another model on a set when the whole 95% interval of their "
+                         "paired difference (same problems) lies below zero."))
+    out.append(Heading(3, "Below the teacher"))
+    out.append(Bullets(below_teacher) if below_teacher else
+               Paragraph("On no set does a student stay below the teacher beyond its interval."))
+    out.append(Heading(3, "Below its untrained self (the baseline used)"))
+    out.append(Bullets(lost_ground) if lost_ground else
+               Paragraph("On no set did a student lose ground against the untrained student beyond its interval."))
     return out
 
 
