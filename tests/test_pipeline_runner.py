@@ -443,3 +443,18 @@ def test_the_train_stage_records_which_precision_training_chose(tmp_path, monkey
     run_recipe(loaded, tmp_path / "run", plan=[StageSpec("filter", "filter", "filter", [], {}, clean), train])
     detail = json.loads((tmp_path / "run" / MANIFEST_FILE).read_text())["stages"]["train:cot_sft"]["detail"]
     assert detail["precision"] == precision and detail["tokens_per_s"] == 12.0
+
+
+def test_reports_name_models_by_role_and_model_not_by_path(tmp_path):
+    from rdistill.pipeline.recipe import load_quickstart
+    from rdistill.pipeline.stages import display_names
+
+    names = display_names(load_quickstart([]).recipe, tmp_path / "run")
+    assert names == {
+        "llamaserver:offline:qwen2.5-coder-1.5b-instruct": "teacher, Qwen2.5-Coder-1.5B-Instruct",
+        "llamaserver:offline:qwen2.5-coder-0.5b-instruct": "untrained student, Qwen2.5-Coder-0.5B-Instruct",
+        f"llamaserver:{tmp_path}/run/train/answer_only": "answer_only student, Qwen2.5-Coder-0.5B-Instruct + LoRA",
+        f"llamaserver:{tmp_path}/run/train/cot_sft": "cot_sft student, Qwen2.5-Coder-0.5B-Instruct + LoRA"}
+    # MINIMAL's teacher is also its untrained student: that model string keeps no single name
+    assert "offline:smollm2-135m-instruct" not in display_names(load_recipe_text(MINIMAL, base_dir=tmp_path).recipe,
+                                                                tmp_path / "run")

@@ -40,10 +40,11 @@ class ResultSet:
     role: str | None = None
     path: Path | None = None
     _accuracy: dict | None = field(default=None, repr=False)
+    name: str | None = None  # what a report calls the model ("cot_sft student, Qwen2.5-Coder-0.5B + LoRA")
 
     @property
     def label(self) -> str:
-        return f"{self.model} [{self.prompt_style}]"
+        return f"{self.name or self.model} [{self.prompt_style}]"
 
     @property
     def problem_ids(self) -> set[str]:
@@ -57,7 +58,8 @@ class ResultSet:
 
     def restricted_to(self, ids: set[str]) -> "ResultSet":
         kept = [r for r in self.results if r.problem_id in ids]
-        return ResultSet(kept, self.model, self.bench, self.prompt_style, self.decoding, self.run, self.role, self.path)
+        return ResultSet(kept, self.model, self.bench, self.prompt_style, self.decoding, self.run, self.role, self.path,
+                         name=self.name)
 
 
 def paired_difference(first: ResultSet, second: ResultSet) -> dict:

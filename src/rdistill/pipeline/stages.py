@@ -540,7 +540,7 @@ def run_report(ctx: StageContext, eval_stages: list[str]) -> StageResult:
     manifest = json.loads((ctx.run_dir / MANIFEST_FILE).read_text(encoding="utf-8"))  # the stages' seconds
     files = build_report(results, ctx.work, ledgers=ledgers, hourly_usd=r.hourly_usd, prices=r.prices,
                          manifest=manifest, compare_with=r.compare_with, order=ctx.recipe.eval_sets(),
-                         allow_mismatch=r.allow_mismatch)
+                         allow_mismatch=r.allow_mismatch, names=display_names(ctx.recipe, ctx.run_dir))
     recipe = ctx.recipe
     names = {eval_model_string(recipe, m, ctx.run_dir): m for m in recipe.eval_models()}
     headline = headline_rows(json.loads(files.json.read_text(encoding="utf-8")), names=names,
@@ -548,6 +548,37 @@ def run_report(ctx: StageContext, eval_stages: list[str]) -> StageResult:
     _write_json(ctx.work / "headline.json", headline)
     return StageResult({"html": "report.html", "markdown": "report.md", "json": "report.json",
                         "headline": "headline.json"}, detail={"results": len(results)})
+
+
+def display_names(recipe: Recipe, run_dir: Path) -> dict[str, str]:
+    """{model string: what the report calls it}: "teacher, Qwen2.5-Coder-1.5B-Instruct", "untrained student, ...",
+    "cot_sft student, Qwen2.5-Coder-0.5B-Instruct + LoRA" (not the run folder's path; the report lists those)."""
+    names: dict[str, list[str]] = {}
+    for model in recipe.eval_models():
+        spec = eval_model_string(recipe, model, run_dir)
+        if model == "teacher":
+            name = f"teacher, {model_title(spec)}"
+        elif model == "baseline":
+            name = f"untrained student, {model_title(spec)}"
+        else:
+            lora = recipe.train.settings_for(model).get("lora", True)
+            name = f"{model} student, {model_title(recipe.student.model)}" + (" + LoRA" if lora else "")
+        names.setdefault(spec, []).append(name)
+    # One model in two roles (a teacher that is also the untrained student) keeps its model string: its rows differ
+    # by role and prompt, and one name would be wrong for one of them.
+    return {spec: found[0] for spec, found in names.items() if len(found) == 1}
+
+
+def model_title(spec: str) -> str:
+    """A model's name as people write it: the hub name of a catalog model, else the last part of its string."""
+    from rdistill.teachers.offline import CATALOG
+
+    rest = spec
+    for prefix in ("llamaserver:", "llamacpp:", "hf:", "openai:", "anthropic:"):
+        rest = rest.removeprefix(prefix)
+    if rest.startswith("offline:") and rest.removeprefix("offline:") in CATALOG:
+        return CATALOG[rest.removeprefix("offline:")].hf_repo.rsplit("/", 1)[-1]
+    return rest.split("@", 1)[0].rstrip("/").rsplit("/", 1)[-1].removesuffix(".gguf")
 
 
 def headline_rows(report: dict, *, names: dict[str, str] | None = None, order: list[str] | None = None) -> dict:

@@ -35,12 +35,14 @@ class ReportFiles:
 def build_report(inputs: list[str | Path], out_dir: str | Path, *, ledgers: list[str | Path] = (),
                  roles: dict[str, str] | None = None, hourly_usd: float = DEFAULT_HOURLY_USD,
                  prices: str | Path | None = None, allow_mismatch: bool = False, manifest: dict | None = None,
-                 compare_with: list[str] = (), order: list[str] = ()) -> ReportFiles:
+                 compare_with: list[str] = (), order: list[str] = (),
+                 names: dict[str, str] | None = None) -> ReportFiles:
     """Build the report from result files and/or run folders. `roles` maps a model (as evaluated) to teacher,
     baseline or student, overriding what was recorded at evaluation time. `manifest` (a run's manifest.json; found
     in a run folder given as input) prices the making of the students; `compare_with` names API models of the
     price table for the break-even; `order` lists benchmarks in the order they are shown (the rest follow
-    alphabetically)."""
+    alphabetically); `names` maps a model string to what the report calls it (the full strings are listed at
+    the end)."""
     from rdistill.errors import InputError
     from rdistill.evaluate.comparison import compare, load_result_set
     from rdistill.evaluate.options import ROLES
@@ -60,6 +62,7 @@ def build_report(inputs: list[str | Path], out_dir: str | Path, *, ledgers: list
     for s in sets:
         if s.model in roles:
             s.role = roles[s.model]
+        s.name = (names or {}).get(s.model)
     unknown_roles = sorted(set(roles) - {s.model for s in sets})
     if unknown_roles:
         raise InputError(f"--role names models that are not in the results: {', '.join(unknown_roles)}", field="role")

@@ -41,6 +41,8 @@ def report_data(comparisons: list[BenchComparison], *, ledgers: dict[str, dict] 
         "benches": benches,
         "quality_metrics": QUALITY_METRICS,
         "cost": {"hourly_usd": hourly_usd, "ledgers": ledger_list, "serving": serving},
+        "models": [{"name": sets[0].name or sets[0].model, "model": model, "role": sets[0].role,
+                    "model_id": sets[0].run.get("model_id")} for model, sets in by_model.items()],
         "economics": economics(comparisons, serving, table, hourly_usd=hourly_usd, manifest=manifest,
                                teacher_usd=sum(r["cost_usd"] for r in ledger_list), compare_with=compare_with),
     }

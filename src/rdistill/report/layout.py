@@ -109,6 +109,10 @@ def build_blocks(data: dict) -> list[Block]:
     for bench in data["benches"]:
         blocks += _bench_blocks(bench, data["quality_metrics"])
     blocks += _cost_blocks(data["cost"])
+    if data.get("models"):
+        blocks += [Heading(2, "Models"),
+                   Table(["name in this report", "role", "model string", "served as"],
+                         [[m["name"], m["role"] or "model", m["model"], m["model_id"] or ""] for m in data["models"]])]
     return blocks
 
 
