@@ -31,18 +31,24 @@ def as_json(problems) -> str:
 
 
 # --------------------------------------------------------------------------------------------- shared
+def steps_for(task: str, lo: int, hi: int) -> tuple[int, int]:
+    """The range asked of every task, within what `task` has: facts goes to 3 steps (and has few of 1 step)."""
+    return (2, 3) if task == "facts" else (lo, hi)
+
+
 @pytest.mark.parametrize("task", list(TASKS))
 def test_same_arguments_give_identical_json(task):
-    first = generate(task, 300, seed=3, split="test", steps=(1, 4))
-    second = generate(task, 300, seed=3, split="test", steps=(1, 4))
+    steps = steps_for(task, 1, 4)
+    first = generate(task, 300, seed=3, split="test", steps=steps)
+    second = generate(task, 300, seed=3, split="test", steps=steps)
     assert as_json(first) == as_json(second)
-    assert as_json(first) != as_json(generate(task, 300, seed=4, split="test", steps=(1, 4)))
+    assert as_json(first) != as_json(generate(task, 300, seed=4, split="test", steps=steps))
 
 
 def test_output_does_not_depend_on_string_hash_randomisation():
     script = ("import hashlib, json; from rdistill.data.synth import TASKS, generate; "
-              "print(hashlib.sha256(json.dumps([[p.to_json_dict() for p in generate(t, 200, seed=1)] "
-              "for t in TASKS]).encode()).hexdigest())")
+              "print(hashlib.sha256(json.dumps([[p.to_json_dict() for p in generate(t, 200, seed=1, "
+              "steps=(2, 3) if t == 'facts' else (1, 4))] for t in TASKS]).encode()).hexdigest())")
     src = str(Path(rdistill.__file__).resolve().parents[1])
     digests = set()
     for hash_seed in ("1", "2"):
@@ -50,8 +56,8 @@ def test_output_does_not_depend_on_string_hash_randomisation():
                "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
         out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
         digests.add(out.stdout.strip())
-    here = hashlib.sha256(json.dumps([[p.to_json_dict() for p in generate(t, 200, seed=1)] for t in TASKS])
-                          .encode()).hexdigest()
+    here = hashlib.sha256(json.dumps([[p.to_json_dict() for p in generate(t, 200, seed=1, steps=steps_for(t, 1, 4))]
+                                      for t in TASKS]).encode()).hexdigest()
     assert digests == {here}
 
 
@@ -61,8 +67,8 @@ def normalised(text: str) -> str:
 
 @pytest.mark.parametrize("task", list(TASKS))
 def test_train_and_test_never_share_a_question(task):
-    train = generate(task, 2000, seed=0, split="train", steps=(2, 5))
-    test = generate(task, 2000, seed=1, split="test", steps=(2, 5))
+    train = generate(task, 2000, seed=0, split="train", steps=steps_for(task, 2, 5))
+    test = generate(task, 2000, seed=1, split="test", steps=steps_for(task, 2, 5))
     train_questions = {normalised(p.question) for p in train}
     test_questions = {normalised(p.question) for p in test}
     assert len(train_questions) == len(train) and len(test_questions) == len(test)  # deduplicated
@@ -79,9 +85,10 @@ def test_validation_split_is_a_third_disjoint_bucket():
 
 @pytest.mark.parametrize("task", list(TASKS))
 def test_steps_range_is_respected_and_balanced(task):
-    problems = generate(task, 400, seed=2, steps=(2, 5))
+    lo, hi = steps_for(task, 2, 5)
+    problems = generate(task, 400, seed=2, steps=(lo, hi))
     counts = collections.Counter(p.difficulty for p in problems)
-    assert set(counts) == {2, 3, 4, 5}
+    assert set(counts) == set(range(lo, hi + 1))
     assert max(counts.values()) - min(counts.values()) <= 1
     for p in problems:
         step_lines = [line for line in p.solution.splitlines() if line.startswith("Step ")]
@@ -306,3 +313,24 @@ def test_date_arith_gold():
             current = shift_date(current, sign * int(amount), unit)
         assert p.answer == current.strftime("%m/%d/%Y"), p.question
         assert re.fullmatch(r"\d\d/\d\d/\d{4}", p.answer)
+
+
+# ------------------------------------------------------------------------------------------- facts
+def test_facts_need_a_fact_the_question_never_states():
+    from rdistill.answers import check
+    from rdistill.data.synth.facts import FACTS
+
+    values = {fact: value for fact, value, *_ in FACTS}
+    problems = generate("facts", 300, seed=0, split="test", steps=(1, 3))
+    assert len(problems) == 300 and {p.difficulty for p in problems} == {1, 2, 3}
+    for p in problems:
+        fact = p.metadata["fact"]
+        value = values[fact]
+        assert f" {value}" not in f" {p.question}".replace("?", " ").replace(".", " ").replace(",", " ") \
+            or p.difficulty == 1 and str(value) not in p.question, p.question
+        assert str(value) not in p.question.split()  # the number of the fact is never in the question
+        expected = value if p.difficulty == 1 else value * p.metadata["count"]
+        if p.difficulty == 3:  # plus the stated extra, the last number of the question
+            expected += int([w for w in p.question.replace(",", " ").split() if w.isdigit()][-1])
+        assert p.answer == str(expected) and check(p.solution, p.answer, p.answer_type).correct
+        assert p.solution.splitlines()[0] == f"Step 1: {fact}: {value}"

@@ -31,6 +31,7 @@ TASKS: dict[str, str] = {
     "last_letters": "rdistill.data.synth.last_letters",
     "coin_flip": "rdistill.data.synth.coin_flip",
     "date_arith": "rdistill.data.synth.date_arith",
+    "facts": "rdistill.data.synth.facts",
 }
 
 # Draws in a row that yield nothing new before a step count is declared exhausted. A split holding 10% of
