@@ -35,7 +35,7 @@ def _root(verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="Mo
 
 @data_app.command("synth")
 def data_synth(
-    task: str = typer.Option("arithmetic", help="Built-in task family (arithmetic, last_letters, coin_flip, date_arith)."),
+    task: str = typer.Option("arithmetic", help="Built-in task family (arithmetic, last_letters, coin_flip, date_arith, facts)."),
     n: int = typer.Option(..., "--n", min=1, help="Number of problems."),
     steps: str = typer.Option("1-4", help="Number of reasoning steps, a range like 1-6 or one number."),
     seed: int = typer.Option(0, help="Random seed: the same seed gives the same problems, byte for byte."),

@@ -60,7 +60,7 @@ class _Strict(BaseModel):
 class ProblemSource(_Strict):
     """Where problems come from: exactly one of `synth` (a built-in task), `bench` (a benchmark) or `file`."""
 
-    synth: str | None = None  # built-in task: arithmetic, last_letters, coin_flip, date_arith
+    synth: str | None = None  # built-in task: arithmetic, last_letters, coin_flip, date_arith, facts
     bench: str | None = None  # benchmark name: gsm8k, multiarith, svamp, ...
     file: PathStr | None = None  # a problems JSONL file
     path: PathStr | None = None  # bench: local upstream file or folder (default: the Hugging Face hub)
