@@ -38,7 +38,7 @@ sys.path[:0] = [str(ROOT / "src")]  # runs from a checkout, no install needed
 
 RESULTS = ROOT / "bench" / "results"
 
-from pipeline_stages import cpu_model  # noqa: E402  (the bench folder is on sys.path: this script's own)
+from pipeline_stages import cpu_flags, cpu_model  # noqa: E402  (the bench folder is on sys.path: this script's own)
 
 
 def git_revision() -> str | None:
@@ -51,7 +51,7 @@ def git_revision() -> str | None:
 
 
 def machine() -> dict:
-    info = {"nproc": os.cpu_count(), "cpu": cpu_model(), "machine": platform.machine(),
+    info = {"nproc": os.cpu_count(), "cpu": cpu_model(), "cpu_flags": cpu_flags(), "machine": platform.machine(),
             "platform": platform.platform(), "python": platform.python_version()}
     if hasattr(os, "sched_getaffinity"):
         info["usable_cpus"] = len(os.sched_getaffinity(0))

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]  # runs from a checkout, no install needed
 
-from pipeline_stages import LoadSampler, cpu_model  # noqa: E402
+from pipeline_stages import LoadSampler, cpu_flags, cpu_model  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 import rdistill.teachers  # noqa: E402
@@ -168,7 +168,8 @@ def main() -> None:
         "concurrency_start": kept.clients[0].concurrency if kept.clients else None,
         "concurrency_changes": changes,
         "load_average": load.summary(),
-        "machine": {"nproc": os.cpu_count(), "cpu_model": cpu_model(), "platform": platform.platform(),
+        "machine": {"nproc": os.cpu_count(), "cpu_model": cpu_model(), "cpu_flags": cpu_flags(),
+                    "platform": platform.platform(),
                     "python": platform.python_version()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -74,6 +74,23 @@ def cpu_model() -> str:
     return platform.processor()
 
 
+# CPU features that decide llama.cpp's and torch's speed: "2 cores" of an AMD EPYC without AVX-512 generated far
+# slower than the machine of the earlier results (which recorded no CPU); every result now says which it ran on.
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "fma")
+
+
+def cpu_flags() -> list[str]:
+    """Which of SPEED_FLAGS /proc/cpuinfo lists (empty where it cannot be read)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [flag for flag in SPEED_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("recipe", nargs="?", help="Recipe YAML (default: the embedded quickstart).")
@@ -122,7 +139,8 @@ def main() -> None:
         "totals": manifest.get("totals"), "headline": result.headline, "resolved_recipe": manifest["recipe"]["resolved"],
         "versions": manifest.get("versions"),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                    "cpu_model": cpu_model(), "python_prefix": sys.prefix, "cwd": os.getcwd()},
+                    "cpu_model": cpu_model(), "cpu_flags": cpu_flags(), "python_prefix": sys.prefix,
+                    "cwd": os.getcwd()},
         "load_average": load.summary(),
         "eval_phases": eval_phases(run_dir),  # per result file: answering vs faithfulness probes, cached prompt tokens
     }
