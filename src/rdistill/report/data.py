@@ -83,7 +83,7 @@ def economics(comparisons: list[BenchComparison], serving: list[dict], table, *,
     for model, p in pooled.items():
         if p["role"] != "student" or per_query.get(model) is None:
             continue
-        made = _making_cost(account, model, teacher_usd, hourly_usd)
+        made = _making_cost(account, model, teacher_usd)
         for name, cost in others.items():
             break_even.append({"student": p["label"], "model": model, "against": name, "making_usd": made,
                                "student_usd_per_query": per_query[model], "other_usd_per_query": cost,
@@ -98,17 +98,17 @@ def economics(comparisons: list[BenchComparison], serving: list[dict], table, *,
                                                   if account else "the teacher's API dollars only (no run manifest)"}
 
 
-def _making_cost(account: dict | None, model: str, teacher_usd: float, hourly_usd: float) -> float:
+def _making_cost(account: dict | None, model: str, teacher_usd: float) -> float:
     """What it took to make this student: the shared stages (data, generate, filter) and its own training, or only
     the teacher's dollars without an account. Its training stage is train:NAME for a student served from
     .../train/NAME."""
     if account is None:
         return teacher_usd
     name = model.rstrip("/").rsplit("/", 1)[-1]
-    shared = sum(s["seconds"] for s in account["stages"] if s["kind"] in ("data", "generate", "filter"))
+    shared = [s for s in account["stages"] if s["kind"] in ("data", "generate", "filter")]
     trains = [s for s in account["stages"] if s["kind"] == "train"]
     own = [s for s in trains if s["stage"] == f"train:{name}"] or trains  # unknown student: every training counts
-    return (shared + sum(s["seconds"] for s in own)) / 3600.0 * hourly_usd + teacher_usd
+    return sum(s["compute_usd"] for s in shared + own) + teacher_usd
 
 
 def ordered(sets: list[ResultSet]) -> list[ResultSet]:
