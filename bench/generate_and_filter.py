@@ -62,7 +62,7 @@ def served_teacher(base_url: str | None, threads: int, parallel: int):
         return
     from support.llama_server import start_server
 
-    from rdistill.teachers.offline import model_path
+    from rdistill.models.catalog import model_path
 
     server = start_server(model=model_path(MODEL), parallel=parallel, threads=threads, ctx_per_slot=1024,
                           ready_timeout_s=600)

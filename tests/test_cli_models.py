@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rdistill.teachers.offline import CATALOG
+from rdistill.models.catalog import CATALOG
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 ONE_PART, SPLIT = "smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"

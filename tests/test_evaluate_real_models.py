@@ -18,7 +18,7 @@ from rdistill.evaluate.prompts import build_messages
 from rdistill.evaluate.runner import close_client, evaluate, open_model, summary_path_for
 from rdistill.jsonl import load_records
 from rdistill.records import EvalResult
-from rdistill.teachers.offline import is_installed
+from rdistill.models.catalog import is_installed
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

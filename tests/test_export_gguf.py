@@ -1,4 +1,4 @@
-"""PEFT LoRA adapter -> llama.cpp LoRA GGUF (rdistill.train.export_gguf), checked against transformers + PEFT.
+"""PEFT LoRA adapter -> llama.cpp LoRA GGUF (rdistill.models.lora_gguf), checked against transformers + PEFT.
 
 The real SmolLM2-135M is loaded through rdistill.models (GGUF -> HF), a LoRA with random non-zero A and B goes on
 every linear layer (so its delta is large), and the exported adapter must make llama.cpp agree with PEFT:
@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from rdistill.errors import RdistillError
-from rdistill.train.export_gguf import ExportError, export_lora_to_gguf, read_gguf_header
+from rdistill.models.lora_gguf import ExportError, export_lora_to_gguf, read_gguf_header
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
@@ -40,7 +40,7 @@ F32_TOLERANCE = 0.1
 
 
 def _smollm2_path() -> Path:
-    from rdistill.teachers.offline import install_command, is_installed, model_path
+    from rdistill.models.catalog import install_command, is_installed, model_path
 
     if not is_installed(SMOLLM2):
         pytest.skip(f"SmolLM2-135M is not installed ({install_command(SMOLLM2)})")
@@ -300,7 +300,7 @@ def test_adapters_that_do_not_fit_the_base_fail_clearly(tmp_path):
 
 
 def test_other_architectures_are_refused(tmp_path):
-    from rdistill.teachers.offline import install_command, is_installed, model_path
+    from rdistill.models.catalog import install_command, is_installed, model_path
 
     if not is_installed("gemma-3-270m"):  # the dev extra installs it (offline-gemma-270m)
         pytest.skip(f"Gemma 3 270M is not installed ({install_command('gemma-3-270m')})")
@@ -331,7 +331,7 @@ Q4_TOLERANCE = 1.5  # the same on the Q4_K_M base, and of the adapter's effect; 
 
 
 def _qwen_installed() -> Path:
-    from rdistill.teachers.offline import install_command, is_installed, model_path
+    from rdistill.models.catalog import install_command, is_installed, model_path
 
     if not is_installed(QWEN):
         pytest.skip(f"Qwen2.5-Coder-0.5B-Instruct is not installed ({install_command(QWEN)})")

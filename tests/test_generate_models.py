@@ -12,7 +12,7 @@ from rdistill.generate.templates import load_templates
 from rdistill.records import Problem
 from rdistill.steps import split_steps
 from rdistill.teachers import make_teacher
-from rdistill.teachers.offline import is_installed
+from rdistill.models.catalog import is_installed
 
 TEACHER = "offline:smollm2-135m-instruct"
 pytestmark = [pytest.mark.slow,

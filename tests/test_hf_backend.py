@@ -313,7 +313,7 @@ def test_lora_adapter_folder_loads_base_plus_adapter(tiny_dirs, tmp_path):
 @pytest.mark.slow
 def test_offline_smollm2_through_transformers_answers_a_sum():
     from rdistill.models import offline_hf_folder
-    from rdistill.teachers.offline import is_installed
+    from rdistill.models.catalog import is_installed
 
     name = "smollm2-135m-instruct"
     if not is_installed(name):

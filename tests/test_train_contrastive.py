@@ -109,7 +109,12 @@ def test_pair_methods_widen_the_margin_and_write_a_student_that_reloads(pair_fil
     assert after.pairs == before.pairs == 10
     assert after.mean_margin > before.mean_margin + 1.0 and after.positive_share > before.positive_share
 
-    model = AutoModelForCausalLM.from_pretrained(out)  # a plain model: the adapter is merged into it
+    if record["hyperparameters"]["lora"]:  # the adapter over its base, through peft alone
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(out / "adapter")
+    else:
+        model = AutoModelForCausalLM.from_pretrained(out)  # a plain model
     tokenizer = AutoTokenizer.from_pretrained(out)
     again = measure_pair_margin(model, tokenizer, load_pairs(traces, prompt).pairs)
     assert again.mean_margin == pytest.approx(after.mean_margin, abs=1e-3)
@@ -133,11 +138,12 @@ def test_a_resumed_pair_run_ends_with_the_weights_of_an_uninterrupted_one(pair_f
         train_student(traces, run, method=method)
     # Crash b after its step-2 checkpoint: the later checkpoint and the saved student never got written.
     shutil.rmtree(tmp_path / "b" / "checkpoints" / "checkpoint-4")
-    for name in ("rdistill_train.json", "model.safetensors", "config.json"):
+    weights = "adapter/adapter_model.safetensors" if lora else "model.safetensors"  # a LoRA student is its adapter
+    for name in ("rdistill_train.json", weights):
         (tmp_path / "b" / name).unlink()
     runs["b"].resume = True
     train_student(traces, runs["b"], method=method)
-    a, b = (load_file(tmp_path / name / "model.safetensors") for name in "ab")
+    a, b = (load_file(tmp_path / name / weights) for name in "ab")
     assert all(torch.equal(a[key], b[key]) for key in a)
     losses = [[json.loads(line)["loss"] for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
               for name in "ab"]

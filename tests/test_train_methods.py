@@ -27,7 +27,8 @@ def run(train_files, tmp_path_factory, method, options=None, **overrides):
 def trained(train_files, tmp_path_factory):
     """One small run per method (LoRA unless noted), shared by the tests below."""
     return {
-        "cot_sft": run(train_files, tmp_path_factory, "cot_sft", system_prompt="Think step by step."),
+        "cot_sft": run(train_files, tmp_path_factory, "cot_sft", system_prompt="Think step by step.",
+                       save_merged=True),
         "answer_only": run(train_files, tmp_path_factory, "answer_only", lora=False),
         "step_by_step": run(train_files, tmp_path_factory, "step_by_step", {"next_step": True}, packing=True,
                             max_length=512),
@@ -40,12 +41,13 @@ def metrics_of(result):
 
 
 @pytest.mark.parametrize("method", ["cot_sft", "answer_only", "step_by_step", "curriculum"])
-def test_each_method_writes_a_student_that_plain_transformers_loads_and_runs(trained, method):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def test_each_method_writes_a_student_that_loads_and_runs(trained, method):
+    # A LoRA student without a merged copy loads through rdistill.models as one model; the merged copy
+    # (save_merged) loads with plain transformers (test_lora_run_saves_the_adapter_and_a_merged_model_that_matches_it).
+    from rdistill.models import load_causal_lm
 
     result, _ = trained[method]
-    model = AutoModelForCausalLM.from_pretrained(result.output_dir)
-    tokenizer = AutoTokenizer.from_pretrained(result.output_dir)
+    model, tokenizer = load_causal_lm(str(result.output_dir))
     messages = load_prompt_format(result.output_dir).messages("Ann has 4 pens and buys 3 more. How many now?")
     prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                            return_dict=True)
@@ -93,13 +95,28 @@ def test_lora_run_saves_the_adapter_and_a_merged_model_that_matches_it(trained):
     assert {name.rsplit(".", 1)[-1] for name in config["target_modules"]} >= {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                              "down_proj"}
     merged = AutoModelForCausalLM.from_pretrained(result.output_dir).eval()
-    from_adapter, _ = load_causal_lm(str(adapter))  # base + adapter through peft, merged by models.py
+    from_adapter, _ = load_causal_lm(str(adapter))  # base + adapter through peft, merged by rdistill.models.loading
     base = AutoModelForCausalLM.from_pretrained(config["base_model_name_or_path"]).eval()
     ids = torch.tensor([[1, 30, 31, 32, 33, 34]])
     with torch.no_grad():
         merged_logits, adapter_logits, base_logits = (m(ids).logits for m in (merged, from_adapter, base))
     assert torch.allclose(merged_logits, adapter_logits, atol=1e-4)
     assert not torch.allclose(merged_logits, base_logits, atol=1e-4)  # training moved the weights
+
+
+def test_by_default_a_lora_student_is_its_adapter_and_loads_as_one_model(trained):
+    from rdistill.models import load_causal_lm
+
+    result, _ = trained["curriculum"]  # LoRA, save_merged left at its default
+    assert not (result.output_dir / "model.safetensors").exists() and not (result.output_dir / "config.json").exists()
+    assert (result.output_dir / "adapter" / "adapter_model.safetensors").is_file()
+    record = json.loads((result.output_dir / "rdistill_train.json").read_text())
+    assert record["outputs"] == {"model": None, "adapter": "adapter"}
+    from_folder, _ = load_causal_lm(str(result.output_dir))
+    from_adapter, _ = load_causal_lm(str(result.output_dir / "adapter"))
+    ids = torch.tensor([[1, 30, 31, 32, 33, 34]])
+    with torch.no_grad():
+        assert torch.equal(from_folder(ids).logits, from_adapter(ids).logits)
 
 
 def test_step_by_step_records_the_label_prefix_and_packs(trained):
@@ -145,7 +162,7 @@ def test_step_by_step_lambda_changes_what_is_learnt(train_files, tmp_path_factor
 
 
 def test_training_goes_on_from_a_saved_adapter_and_keeps_its_base(trained, tmp_path):
-    from transformers import AutoModelForCausalLM
+    from rdistill.models import load_causal_lm
 
     first, _ = trained["cot_sft"]
     base = json.loads((first.output_dir / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"]
@@ -155,6 +172,6 @@ def test_training_goes_on_from_a_saved_adapter_and_keeps_its_base(trained, tmp_p
     result = train_student(traces, settings, method="answer_only")
     assert json.loads((result.output_dir / "adapter" / "adapter_config.json").read_text())[
         "base_model_name_or_path"] == base
-    before, after = (AutoModelForCausalLM.from_pretrained(d).model.layers[0].self_attn.q_proj.weight
+    before, after = (load_causal_lm(str(d))[0].model.layers[0].self_attn.q_proj.weight
                      for d in (first.output_dir, result.output_dir))
     assert not torch.equal(before, after)  # the adapter went on learning from where it was

@@ -95,7 +95,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the catalog
     """List the offline model catalog (real small models shipped as PyPI packages) and their install state."""
     import json
 
-    from rdistill.teachers.offline import catalog_status
+    from rdistill.models.catalog import catalog_status
 
     rows = catalog_status()
     if as_json:
@@ -387,6 +387,8 @@ def train(
     lr_scheduler: str = typer.Option("cosine", help="Any transformers scheduler name (linear, cosine, constant...)."),
     bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="(default: on GPUs that support it)"),
     gradient_checkpointing: bool = typer.Option(False, help="Save memory at ~30% more compute."),
+    save_merged: bool = typer.Option(False, "--save-merged", help="LoRA: also save the adapter merged into its base "
+                                     "in OUT (or later: rdistill export OUT --to hf)."),
     report_to: list[str] = typer.Option([], "--report-to", help="Also log to tensorboard or wandb (repeatable)."),
     rationale_weight: Optional[float] = typer.Option(None, help="step_by_step: loss weight lambda of the rationale "
                                                                 "task (label task: 1) (default: 1)."),
@@ -415,7 +417,7 @@ def train(
         max_length=max_length, packing=packing, seed=seed, system_prompt=system_prompt, resume=resume,
         save_steps=save_steps, save_total_limit=save_total_limit, logging_steps=logging_steps,
         warmup_ratio=warmup_ratio, weight_decay=weight_decay, lr_scheduler=lr_scheduler, bf16=bf16,
-        gradient_checkpointing=gradient_checkpointing, report_to=list(report_to))
+        gradient_checkpointing=gradient_checkpointing, report_to=list(report_to), save_merged=save_merged)
     main_process = os.environ.get("RANK", "0") == "0"  # under accelerate launch: one bar and one summary
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                    TimeRemainingColumn(), console=err, disable=not main_process)
@@ -437,7 +439,10 @@ def train(
         run = result.run
         loss = f"{run['metrics']['final_loss']:.4f}" if run["metrics"].get("final_loss") is not None else "n/a"
         speed = f"{run['metrics']['tokens_per_s']:,.0f}" if run["metrics"].get("tokens_per_s") else "n/a"
-        adapter = " (merged model; LoRA adapter in adapter/)" if run["outputs"].get("adapter") else ""
+        outputs = run["outputs"]
+        adapter = ("" if not outputs.get("adapter") else " (merged model; LoRA adapter in adapter/)"
+                   if outputs.get("model") else f" (LoRA adapter in adapter/; merged weights: rdistill export {output} "
+                   "--to hf)")
         out.print(f"trained a {run['method']} student: {result.steps} steps, final loss {loss}, {speed} tokens/s; "
                   f"wrote {output}{adapter}", soft_wrap=True)
 
@@ -560,6 +565,26 @@ def report_cmd(
                          allow_mismatch=allow_mismatch, compare_with=compare_with)
     out.print(f"report on {len(files.result_files)} result file(s) written to {files.html}, {files.markdown} and "
               f"{files.json} ({len(files.plots)} plots)", soft_wrap=True, markup=False)
+
+
+@app.command("export")
+def export_cmd(
+    student: Path = typer.Argument(..., help="A student folder written by `rdistill train` (in a run: RUN/train/NAME)."),
+    to: str = typer.Option(..., "--to", help="hf (merged transformers folder), gguf (one llama.cpp file) or ollama (GGUF + Modelfile)."),
+    output: Path = typer.Option(..., "-o", "--output", help="A new folder for the export (an existing non-empty one is refused)."),
+    quant: str = typer.Option("q4_k_m", "--quant", help="GGUF type: q4_k_m, q5_k_m, q6_k, q8_0, q4_0, f16 or f32 (gguf, ollama)."),
+    base_gguf: Optional[Path] = typer.Option(None, "--base-gguf", help="The base model's GGUF, when the student does not descend from one rdistill knows (gguf, ollama)."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="Weights dtype of an hf export: float32 (default), bfloat16 or float16."),
+):
+    """Export a student where people run small models: merged weights, a quantized GGUF, or an Ollama model."""
+    from rdistill.export import export_student
+
+    done = export_student(student, to, output, quant=quant, base_gguf=base_gguf, dtype=dtype)
+    sizes = ", ".join(f"{name} {file['bytes'] / 1e6:.1f} MB" for name, file in done["files"].items())
+    out.print(f"exported {done['describes']} as {to} to {done['output']} in {done['seconds']:.0f}s: {sizes}",
+              soft_wrap=True, markup=False)
+    if to == "ollama":
+        out.print(f"then: cd {done['output']} && ollama create NAME -f Modelfile", soft_wrap=True, markup=False)
 
 
 @app.command("run")

@@ -33,7 +33,7 @@ class ServerUnavailable(RuntimeError):
 def smollm2_server_missing() -> str | None:
     """Why llama-server cannot serve the real SmolLM2-135M here (the skip reason), or None when it can."""
     from rdistill.teachers.llama_server import LLAMA_SERVER_INSTALL
-    from rdistill.teachers.offline import install_command, is_installed
+    from rdistill.models.catalog import install_command, is_installed
 
     if find_llama_server_binary() is None:
         return f"llama-server is not installed ({LLAMA_SERVER_INSTALL})"
@@ -45,7 +45,7 @@ def smollm2_server_missing() -> str | None:
 def smollm2_path() -> Path:
     """The real SmolLM2-135M GGUF from the offline catalog, or ServerUnavailable saying how to install it."""
     from rdistill.errors import RdistillError
-    from rdistill.teachers.offline import model_path
+    from rdistill.models.catalog import model_path
 
     try:
         return model_path(SMOLLM2)

@@ -121,7 +121,7 @@ def model_identity(spec: str) -> dict[str, Any]:
     offline = re.search(r"(?:^|:)offline:([^@\s]+)$", spec)
     if offline:
         try:
-            from rdistill.teachers.offline import get_model
+            from rdistill.models.catalog import get_model
 
             model = get_model(offline.group(1))
             identity.update(offline=model.name, sha256=model.sha256, quantization=model.quantization)

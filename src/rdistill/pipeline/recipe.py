@@ -731,7 +731,7 @@ def check_model_spec(spec: str) -> None:
         return
     offline = re.search(r"(?:^|:)offline:([^@\s]+)$", spec)
     if offline:
-        from rdistill.teachers.offline import get_model
+        from rdistill.models.catalog import get_model
 
         get_model(offline.group(1))
     if not spec.startswith("offline:"):

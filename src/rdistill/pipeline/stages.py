@@ -313,6 +313,8 @@ def train_command(traces: Path, settings, method: str, options: dict[str, Any]) 
         args.append("--bf16" if s.bf16 else "--no-bf16")
     if s.gradient_checkpointing:
         args.append("--gradient-checkpointing")
+    if s.save_merged:
+        args.append("--save-merged")
     if s.resume:
         args.append("--resume")
     for reporter in s.report_to:
@@ -571,7 +573,7 @@ def display_names(recipe: Recipe, run_dir: Path) -> dict[str, str]:
 
 def model_title(spec: str) -> str:
     """A model's name as people write it: the hub name of a catalog model, else the last part of its string."""
-    from rdistill.teachers.offline import CATALOG
+    from rdistill.models.catalog import CATALOG
 
     rest = spec
     for prefix in ("llamaserver:", "llamacpp:", "hf:", "openai:", "anthropic:"):

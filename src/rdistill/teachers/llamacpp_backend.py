@@ -1,5 +1,5 @@
 """`llamacpp:PATH.gguf` in-process through llama-cpp-python, and `offline:NAME` for the real small models
-that PyPI packages carry (joined and hash-checked by offline.py, then served the same way).
+that PyPI packages carry (joined and hash-checked by models/catalog.py, then served the same way).
 
 One llama.cpp context is not thread-safe, so calls are serialised behind a lock and run in a worker thread;
 for parallel local throughput, serve the GGUF with llama-server (parallel slots) and use `openai:…@URL`.
@@ -109,7 +109,7 @@ def _logprobs(choice) -> list[TokenLogprob] | None:
 
 def offline_backend(name: str, **options) -> LlamaCppBackend:
     """`offline:NAME`: a catalogued model from PyPI packages, joined once and verified, served by llama.cpp."""
-    from rdistill.teachers.offline import get_model, model_path
+    from rdistill.models.catalog import get_model, model_path
 
     get_model(name)  # unknown names fail here with a did-you-mean, before any file work
     backend = LlamaCppBackend(model_path(name), model_name=name, **options)

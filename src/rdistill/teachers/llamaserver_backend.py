@@ -1,6 +1,6 @@
 """`llamaserver:X`: a local GGUF model served by llama.cpp's own `llama-server`, many requests decoded at once.
 
-    llamaserver:offline:NAME        a catalog model (offline.py), e.g. llamaserver:offline:qwen2.5-coder-0.5b-instruct
+    llamaserver:offline:NAME        a catalog model (models/catalog.py), e.g. llamaserver:offline:qwen2.5-coder-0.5b-instruct
     llamaserver:/path/model.gguf    any GGUF file
     llamaserver:/path/student       a LoRA student made by `rdistill train` from a catalog GGUF: its adapter is
                                     exported to GGUF once (cached in the folder as adapter.gguf, rebuilt when the
@@ -73,7 +73,7 @@ DEFAULT_BUSY_TIMEOUT_S = 600.0  # the same while the server computes (see the mo
 MIN_LOOK_S = 1.0  # a look at the server's CPU time within this of the last one keeps the last one's verdict
 BUSY_CPU_SHARE = 0.02  # "computing": it used at least 2% of one core since the last look (a hung server: ~0)
 FORMS = ("llamaserver:offline:NAME", "llamaserver:/path/model.gguf", "llamaserver:/path/to/student (a LoRA student "
-         "folder made by rdistill train from a catalog GGUF)")
+         "folder made by rdistill train from a catalog GGUF, or a folder made by rdistill export --to gguf)")
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def resolve_target(target: str, *, lora_scale: float = 1.0) -> ServedModel:
     """What `llamaserver:TARGET` serves: a catalog model, a .gguf file or a LoRA student folder."""
     target = target.strip()
     if target.startswith("offline:"):
-        from rdistill.teachers.offline import get_model, model_path
+        from rdistill.models.catalog import get_model, model_path
 
         name = target.removeprefix("offline:")
         entry = get_model(name)  # unknown names fail here with a did-you-mean, before any file work
@@ -113,6 +113,22 @@ def resolve_target(target: str, *, lora_scale: float = 1.0) -> ServedModel:
                         "of " + "; ".join(FORMS))
 
 
+def _file_sha256(path: Path) -> str:
+    """The whole file's hash (two exports of one base share their first megabytes of metadata), taken from the
+    export record when it describes this very file."""
+    try:
+        recorded = json.loads((path.parent / "rdistill_export.json").read_text(encoding="utf-8"))["files"][path.name]
+        if recorded["bytes"] == path.stat().st_size:
+            return str(recorded["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def student_adapter_dir(folder: Path) -> Path | None:
     """The PEFT adapter of a student folder (OUT/adapter from `rdistill train`, or the folder itself)."""
     for candidate in (folder / "adapter", folder):
@@ -123,6 +139,9 @@ def student_adapter_dir(folder: Path) -> Path | None:
 
 def resolve_student(folder: Path, *, lora_scale: float = 1.0) -> ServedModel:
     adapter_dir = student_adapter_dir(folder)
+    exported = sorted(folder.glob("*.gguf")) if adapter_dir is None else []
+    if len(exported) == 1:  # a student exported by `rdistill export --to gguf|ollama`: one merged model file
+        return ServedModel(exported[0], f"{folder.resolve().name}@{exported[0].name}:{_file_sha256(exported[0])[:16]}")
     if adapter_dir is None:
         raise RdistillError(f"{folder} holds no LoRA adapter (no adapter/adapter_config.json): llamaserver: serves "
                             "LoRA students of GGUF models; evaluate a fully fine-tuned student with hf:" f"{folder}")
@@ -140,7 +159,7 @@ def _adapter_base(adapter_dir: Path) -> tuple[Path, str, int | None]:
     config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
     base = str(config.get("base_model_name_or_path") or "")
     if base.startswith("offline:"):
-        from rdistill.teachers.offline import get_model, model_path
+        from rdistill.models.catalog import get_model, model_path
 
         name = base.removeprefix("offline:")
         entry = get_model(name)
@@ -157,7 +176,7 @@ def _adapter_base(adapter_dir: Path) -> tuple[Path, str, int | None]:
 
 def adapter_digest(adapter_dir: Path) -> str:
     """SHA-256 over the adapter's config and weights: the student's identity and the export's cache key."""
-    from rdistill.train.export_gguf import EXPORT_FORMAT_VERSION
+    from rdistill.models.lora_gguf import EXPORT_FORMAT_VERSION
 
     digest = hashlib.sha256(f"rdistill-lora-gguf-v{EXPORT_FORMAT_VERSION}\n".encode())
     for name in ("adapter_config.json", "adapter_model.safetensors"):
@@ -175,7 +194,7 @@ def ensure_adapter_gguf(adapter_dir: Path, base_gguf: Path, folder: Path, digest
     """The adapter as a llama.cpp LoRA GGUF, exported once and cached in the student folder (adapter.gguf plus a
     stamp naming the adapter's hash); re-exported when the adapter changes. A read-only folder caches it under
     the rdistill cache instead."""
-    from rdistill.train.export_gguf import export_lora_to_gguf
+    from rdistill.models.lora_gguf import export_lora_to_gguf
 
     for target in (folder / ADAPTER_GGUF, _cache_adapter_path(digest)):
         stamp = target.with_name(target.name + ".json")
@@ -197,7 +216,7 @@ def ensure_adapter_gguf(adapter_dir: Path, base_gguf: Path, folder: Path, digest
 
 
 def _cache_adapter_path(digest: str) -> Path:
-    from rdistill.teachers.offline import default_cache_dir
+    from rdistill.models.catalog import default_cache_dir
 
     return default_cache_dir().parent / "adapters" / f"{digest[:32]}.gguf"
 
@@ -208,7 +227,7 @@ def _student_chat_template(adapter_dir: Path, base_gguf: Path, where: Path) -> P
     template = _tokenizer_chat_template(adapter_dir)
     if template is None:
         return None
-    from rdistill.train.export_gguf import gguf_base_chat_template
+    from rdistill.models.lora_gguf import gguf_base_chat_template
 
     if (gguf_base_chat_template(base_gguf) or "").strip() == template.strip():
         return None

@@ -100,7 +100,7 @@ def train(recipe: Recipe, settings: TrainSettings, data: TraceData, *,
         process.wait_for_everyone()
         run: dict[str, Any] = {}
         if process.is_main_process:
-            outputs = save_student(model, tokenizer, out, student=settings.student)
+            outputs = save_student(model, tokenizer, out, student=settings.student, merged=settings.save_merged)
             run = write_run_record(recipe, settings, data, tokenized, stages, template, metrics.records(), outputs)
         process.wait_for_everyone()
     metrics_summary = run.get("metrics", {})

@@ -41,7 +41,7 @@ def render_model_card(run: dict[str, Any]) -> str:
         "## Method",
         "",
         f"- Method: `{run['method']}`; options: {_inline(run['method_options'])}",
-        f"- Fine-tuning: {'LoRA (adapter in `adapter/`, merged weights here)' if hp['lora'] else 'full'}",
+        f"- Fine-tuning: {_fine_tuning(hp, run.get('outputs') or {})}",
         f"- Student: `{base}`; chat template: {run['chat_template']}",
         "- Stages: " + "; ".join(f"{s['name']} ({s['examples']} examples, {s['steps']} steps)"
                                   for s in run["stages"]),
@@ -100,3 +100,11 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _fine_tuning(hp: dict[str, Any], outputs: dict[str, Any]) -> str:
+    if not hp["lora"]:
+        return "full"
+    if outputs.get("model"):
+        return "LoRA (adapter in `adapter/`, merged weights here)"
+    return "LoRA (adapter in `adapter/`; `rdistill export FOLDER --to hf|gguf|ollama` writes a merged model)"

@@ -128,7 +128,8 @@ def train_on_pairs(method: str, summary: str, options: dict[str, Any], pair_set:
         process.wait_for_everyone()
         run: dict[str, Any] = {}
         if process.is_main_process:
-            outputs = save_student(_without_reference_adapter(trainer.model), tokenizer, out, student=settings.student)
+            outputs = save_student(_without_reference_adapter(trainer.model), tokenizer, out, student=settings.student,
+                                   merged=settings.save_merged)
             run = write_run_record(recipe, settings, data, [tokenized.stage], stages, template, metrics.records(),
                                    outputs)
             run = _add_pair_counts(out, run, pair_set, tokenized)

@@ -1,8 +1,9 @@
 """Writing the trained student in Hugging Face format.
 
-Full fine-tuning: the model and tokenizer in OUT. LoRA: the adapter (and tokenizer) in OUT/adapter, and the adapter
-merged into its base in OUT, so `AutoModelForCausalLM.from_pretrained(OUT)` loads a plain model that generates
-without peft. The adapter records its base as a model string rdistill.models.load_causal_lm understands.
+Full fine-tuning: the model and tokenizer in OUT. LoRA: the adapter (and tokenizer) in OUT/adapter and the tokenizer
+in OUT; with `merged=True` also the adapter merged into its base in OUT, so `AutoModelForCausalLM.from_pretrained(OUT)`
+loads a plain model without peft. rdistill.models.load_causal_lm(OUT) loads either kind, and `rdistill export --to hf`
+writes the merged model later. The adapter records its base as a model string load_causal_lm understands.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def adapter_base_reference(student: str) -> str:
     return f"offline:{target}" if kind == "offline" else target
 
 
-def save_student(model, tokenizer, output_dir: Path, *, student: str) -> dict[str, str | None]:
+def save_student(model, tokenizer, output_dir: Path, *, student: str, merged: bool = False) -> dict[str, str | None]:
     """Save `model` (a PeftModel or a plain one) and `tokenizer`; returns where each part went, relative to OUT."""
     from peft import PeftModel
 
@@ -44,6 +45,10 @@ def save_student(model, tokenizer, output_dir: Path, *, student: str) -> dict[st
         model.save_pretrained(output_dir / ADAPTER_DIR, save_embedding_layers=False)
         tokenizer.save_pretrained(output_dir / ADAPTER_DIR)
         adapter = ADAPTER_DIR
+        if not merged:
+            tokenizer.save_pretrained(output_dir)  # the chat template the student was trained with, at the top
+            log.info("saved the student's LoRA adapter to %s/%s", output_dir, ADAPTER_DIR)
+            return {"model": None, "adapter": adapter}
         model = model.merge_and_unload()  # the base's weights now include the adapter's update
     model.config.use_cache = True  # generation wants its cache back
     model.save_pretrained(output_dir)

@@ -45,6 +45,9 @@ class TrainSettings:
     gradient_checkpointing: bool = False  # trades ~30% speed for memory; worth it for big students on small GPUs
     report_to: list[str] = field(default_factory=list)  # "tensorboard", "wandb"
     dataloader_workers: int = 0
+    # A LoRA student is its adapter (OUT/adapter); a ~1-2 GB merged copy in OUT is written only when asked for,
+    # since rdistill serves and loads the adapter itself (`rdistill export --to hf` merges it later, on demand).
+    save_merged: bool = False
 
     def __post_init__(self):
         self.output_dir = Path(self.output_dir)

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 GGUF_INSTALL = "pip install gguf"
 SUPPORTED_ARCHITECTURES = ("llama", "qwen2")
 # llama.cpp's convert_hf_to_gguf.py permutes q/k rows for these architectures (LlamaModel.permute).
-_PERMUTED_QK = ("llama",)
+PERMUTED_QK = ("llama",)
 _PEFT_PREFIX = "base_model.model."
 EXPORT_FORMAT_VERSION = 1  # bump when the written file changes, so cached exports are rebuilt
 
@@ -43,7 +43,7 @@ class ExportError(RdistillError):
     """The adapter cannot be written as a llama.cpp LoRA GGUF."""
 
 
-def _import_gguf():
+def import_gguf():
     try:
         import gguf
     except ImportError:
@@ -168,7 +168,7 @@ def read_gguf_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
     return metadata, shapes
 
 
-class _BaseGGUF:
+class BaseGGUF:
     """What the export needs from the base model file: architecture, head counts, tensor shapes."""
 
     def __init__(self, path: Path):
@@ -183,11 +183,11 @@ class _BaseGGUF:
 
 def gguf_base_chat_template(path: Path) -> str | None:
     """The chat template embedded in a GGUF model (None when it has none)."""
-    template = _BaseGGUF(path).chat_template
+    template = BaseGGUF(path).chat_template
     return str(template) if template else None
 
 
-def _permute_rows(rows, n_head: int):
+def permute_rows(rows, n_head: int):
     """llama.cpp's LlamaModel.permute on the output rows (of a weight, or of a LoRA B)."""
     out = rows.shape[0]
     if out % (2 * n_head):
@@ -195,10 +195,10 @@ def _permute_rows(rows, n_head: int):
     return rows.reshape(n_head, 2, out // n_head // 2, *rows.shape[1:]).swapaxes(1, 2).reshape(rows.shape)
 
 
-def lora_tensors_for_gguf(tensors: dict[str, Any], base: _BaseGGUF, rank: int,
+def lora_tensors_for_gguf(tensors: dict[str, Any], base: BaseGGUF, rank: int,
                           where: Path) -> list[tuple[str, Any, Any]]:
     """[(gguf base tensor name, A, B)] in GGUF layout, each checked against the base's shape."""
-    gguf = _import_gguf()
+    gguf = import_gguf()
     try:
         arch = next(a for a, name in gguf.MODEL_ARCH_NAMES.items() if name == base.architecture)
     except StopIteration:
@@ -246,11 +246,11 @@ def lora_tensors_for_gguf(tensors: dict[str, Any], base: _BaseGGUF, rank: int,
             raise ExportError(f"{where}: {hf_name} adapts a {b.shape[0]} x {a.shape[1]} layer but the base model's "
                               f"{gguf_name} is {expected[1]} x {expected[0]}: is this adapter for "
                               f"{base.path.name}?")
-        if base.architecture in _PERMUTED_QK and base.head_count:
+        if base.architecture in PERMUTED_QK and base.head_count:
             if gguf_name.endswith(".attn_q.weight"):
-                b = _permute_rows(b, int(base.head_count))
+                b = permute_rows(b, int(base.head_count))
             elif gguf_name.endswith(".attn_k.weight"):
-                b = _permute_rows(b, int(base.head_count_kv or base.head_count))
+                b = permute_rows(b, int(base.head_count_kv or base.head_count))
         out.append((gguf_name, a, b))
     return out
 
@@ -261,11 +261,11 @@ def export_lora_to_gguf(adapter_dir: str | os.PathLike, base_gguf: str | os.Path
     GGUF at `output`, atomically. Returns `output`."""
     import numpy as np
 
-    gguf = _import_gguf()
+    gguf = import_gguf()
     adapter_dir, base_path, output = Path(adapter_dir), Path(base_gguf), Path(output)
     config = read_adapter_config(adapter_dir)
     rank, alpha = check_adapter_config(config, adapter_dir)
-    base = _BaseGGUF(base_path)
+    base = BaseGGUF(base_path)
     tensors = lora_tensors_for_gguf(load_adapter_tensors(adapter_dir), base, rank, adapter_dir)
 
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -287,7 +287,7 @@ def export_lora_to_gguf(adapter_dir: str | os.PathLike, base_gguf: str | os.Path
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
+        os.chmod(tmp, 0o666 & ~file_mode_umask())  # mkstemp makes it private; give it a normal file's mode
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
@@ -295,7 +295,7 @@ def export_lora_to_gguf(adapter_dir: str | os.PathLike, base_gguf: str | os.Path
     return output
 
 
-def _umask() -> int:
+def file_mode_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -1,8 +1,8 @@
-"""One place that turns a model string into a loaded transformers model and its tokenizer.
+"""Loading: a model string (models/spec.py) turned into a loaded transformers model and its tokenizer.
 
     hf:ORG/NAME           a Hugging Face hub id (needs a network or a filled HF cache)
     hf:DIR  or  DIR       a saved model folder (config.json), or a PEFT LoRA adapter folder (adapter_config.json)
-    offline:NAME          a catalog GGUF (offline.py), dequantized through transformers once and cached as a
+    offline:NAME          a catalog GGUF (catalog.py), dequantized through transformers once and cached as a
                           plain HF folder in <cache>/hf/NAME/, so later loads take a fraction of a second
 
 Used by the `hf:` teacher backend, and by training and evaluation. torch/transformers are imported inside the
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rdistill.errors import RdistillError
+from rdistill.models.spec import parse_model_spec
 
 log = logging.getLogger(__name__)
 
@@ -60,22 +61,6 @@ def load_causal_lm(spec: str, *, dtype: Any = None, device: str | None = None,
     return model, tokenizer
 
 
-def parse_model_spec(spec: str) -> tuple[str, str]:
-    """("offline", NAME), ("folder", PATH) or ("hub", ORG/NAME)."""
-    spec = spec.strip()
-    if spec.startswith("offline:"):
-        return "offline", spec.removeprefix("offline:")
-    rest = spec.removeprefix("hf:")
-    path = Path(rest).expanduser()
-    if path.is_dir():
-        return "folder", str(path)
-    looks_like_path = rest.startswith(("/", "./", "../", "~")) or path.suffix == ".gguf" or not rest
-    if spec.startswith("hf:") and not looks_like_path:
-        return "hub", rest
-    raise RdistillError(f"model folder {rest!r} not found: give an existing folder written by save_pretrained, "
-                        "a hub id as hf:ORG/NAME, or offline:NAME")
-
-
 def resolve_device(device: str | None) -> str:
     import torch
 
@@ -108,7 +93,7 @@ def offline_hf_folder(name: str, cache_root: Path | None = None) -> Path:
 
     The folder sits beside the GGUF cache (<cache>/hf/NAME/); weights are stored in float32 so the dequantized
     values are kept exactly, whatever dtype a later load asks for."""
-    from rdistill.teachers.offline import default_cache_dir, get_model, model_path
+    from rdistill.models.catalog import default_cache_dir, get_model, model_path
 
     entry = get_model(name)
     folder = Path(cache_root or default_cache_dir().parent / "hf") / name
@@ -193,6 +178,8 @@ def _load_hub(repo: str, dtype):
 def _load_folder(folder: Path, dtype, for_training: bool):
     if (folder / "adapter_config.json").is_file():
         return _load_adapter(folder, dtype, for_training)
+    if not (folder / "config.json").is_file() and (folder / "adapter" / "adapter_config.json").is_file():
+        return _load_adapter(folder / "adapter", dtype, for_training)  # a LoRA student saved without a merged copy
     if not (folder / "config.json").is_file():
         raise RdistillError(f"{folder} is not a model folder: it has neither config.json (a model saved with "
                             "save_pretrained) nor adapter_config.json (a LoRA adapter)")
