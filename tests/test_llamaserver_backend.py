@@ -150,6 +150,17 @@ def test_chat_logprobs(client):
     assert completion.logprobs[0].top[0][1] >= completion.logprobs[0].top[1][1]
 
 
+def test_logprobs_carry_vocabulary_ids_that_decode_to_the_text(client):
+    from rdistill.models import load_tokenizer
+
+    completion = client.complete(Request.chat("Count to five.", params=SamplingParams(max_tokens=12, top_logprobs=3)))
+    ids = [step.token_id for step in completion.logprobs]
+    assert None not in ids and all(len(step.top_ids) == 3 for step in completion.logprobs)
+    assert [step.top_ids[0] for step in completion.logprobs] == ids  # greedy: the token written is the most likely
+    tokenizer = load_tokenizer("offline:smollm2-135m-instruct")
+    assert tokenizer.decode(ids, skip_special_tokens=True) == completion.text
+
+
 def test_evaluate_runs_on_llama_server_with_prefilled_faithfulness_probes():
     from rdistill.evaluate.options import EvalOptions
     from rdistill.evaluate.problems import load_problems

@@ -184,6 +184,7 @@ def generate(
     shard: Optional[str] = typer.Option(None, help="I/N: take only shard I (0-based) of N, by a stable hash of problem id."),
     mine_from: Optional[Path] = typer.Option(None, help="Contrastive: take candidates from this trace file instead of sampling."),
     rewrite_attempts: int = typer.Option(2, min=0, help="Contrastive: teacher rewrites tried per problem for a wrong-step negative."),
+    logprobs: int = typer.Option(0, "--logprobs", min=0, max=100, help="Store the teacher's token ids and top-K log-probabilities with each trace, for `rdistill train -m kd` (llamaserver: and hf: teachers)."),
     limit: Optional[int] = typer.Option(None, min=1, help="Use only the first N problems."),
     budget_usd: Optional[float] = typer.Option(None, min=0.0, help="Stop before spending more than this; exit code 3 when reached."),
     concurrency: Optional[int] = typer.Option(None, min=1, help="Teacher calls in flight (default: the backend's)."),
@@ -210,7 +211,8 @@ def generate(
         vote_threshold=vote_threshold, max_samples=max_samples, adaptive_gold=adaptive_gold,
         vote_confidence=vote_confidence, min_agreeing=min_agreeing, settle=settle, stop_futile=stop_futile,
         keep_undecided=keep_undecided, templates=templates,
-        shard=Shard.parse(shard) if shard else None, mine_from=mine_from, rewrite_attempts=rewrite_attempts)
+        shard=Shard.parse(shard) if shard else None, mine_from=mine_from, rewrite_attempts=rewrite_attempts,
+        logprobs=logprobs)
     prepared = prepare_strategy(strategy, options)  # bad templates or options fail here, before a model loads
     problem_list = list(itertools.islice(read_records(problems, Problem), limit))
     client = make_teacher(teacher, cache=False if no_cache else (cache or True), budget_usd=budget_usd,

@@ -83,6 +83,27 @@ class Usage(BaseModel):
     cached_prompt_tokens: int | None = None  # taken from the server's prompt cache (llama-server's cache_n)
 
 
+class TeacherTokens(BaseModel):
+    """The teacher's own tokens for a trace's reasoning, with its top-k alternatives at each position (`generate
+    --logprobs K`), for logit distillation (train method kd). Log-probabilities are the teacher's raw next-token
+    distribution (temperature 1, before sampling), as llama-server and the hf: backend report them."""
+
+    model_config = ConfigDict(extra="allow")
+    ids: list[int]  # the tokens generated, in order; their text is the trace's reasoning
+    logprobs: list[float]  # the generated token's log-probability at each position
+    top_ids: list[list[int]]  # the k most likely tokens at each position ...
+    top_logprobs: list[list[float]]  # ... and their log-probabilities, most likely first
+
+    @model_validator(mode="after")
+    def _aligned(self):
+        n = len(self.ids)
+        if not (len(self.logprobs) == len(self.top_ids) == len(self.top_logprobs) == n):
+            raise ValueError(f"ids, logprobs, top_ids and top_logprobs must have one entry per token ({n})")
+        if any(len(i) != len(v) for i, v in zip(self.top_ids, self.top_logprobs)):
+            raise ValueError("top_ids and top_logprobs differ in length at some position")
+        return self
+
+
 class Trace(_Record):
     problem_id: str = ""
     question: str = Field(min_length=1)
@@ -102,6 +123,7 @@ class Trace(_Record):
     difficulty: int | None = None
     usage: Usage = Field(default_factory=Usage)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    teacher_tokens: TeacherTokens | None = None  # with `generate --logprobs K`
 
     @model_validator(mode="before")
     @classmethod

@@ -54,6 +54,7 @@ class GenerationOptions:
     shard: Shard | None = None
     mine_from: str | Path | None = None  # contrastive: take candidates from this trace file, draw none
     rewrite_attempts: int = 2  # contrastive: teacher rewrites tried per problem until one qualifies
+    logprobs: int = 0  # >0: store the teacher's token ids and top-k log-probabilities with each trace (train -m kd)
 
     def __post_init__(self):
         if self.samples is not None and self.samples < 1:
@@ -74,6 +75,9 @@ class GenerationOptions:
         if self.adaptive and self.min_agreeing > self.max_samples:
             raise InputError(f"{self.min_agreeing} agreeing samples can never be reached with --max-samples "
                              f"{self.max_samples}: every vote would fail", field="min_agreeing")
+        if not 0 <= self.logprobs <= 100:
+            raise InputError(f"must be in 0..100 (top-k alternatives per token), got {self.logprobs}",
+                             field="logprobs")
         if self.rewrite_attempts < 0:
             raise InputError(f"must be >= 0, got {self.rewrite_attempts}", field="rewrite_attempts")
 

@@ -109,7 +109,8 @@ class _ProblemContext:
         if run.stop.is_set():
             raise BudgetExceeded("not sent: the budget was reached earlier in this run")
         o = run.options
-        params = SamplingParams(temperature=temperature, top_p=o.top_p, max_tokens=o.max_tokens, seed=o.seed)
+        params = SamplingParams(temperature=temperature, top_p=o.top_p, max_tokens=o.max_tokens, seed=o.seed,
+                                top_logprobs=o.logprobs)
         request = Request.chat(prompt.user, system=prompt.system, params=params, sample_index=k)
         try:
             completion = await run.client.acomplete(request)

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rdistill.answers import check, extract_answer
-from rdistill.records import Problem, Trace, Usage
+from rdistill.errors import RdistillError
+from rdistill.records import Problem, TeacherTokens, Trace, Usage
 from rdistill.steps import split_steps
 from rdistill.teachers.base import Completion
 
@@ -43,4 +44,16 @@ def build_trace(problem: Problem, completion: Completion, prompt: Prompt, *, str
         usage=Usage(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
                     cost_usd=completion.cost_usd, seconds=round(completion.seconds, 4), cached=completion.cached,
                     cached_prompt_tokens=completion.cached_prompt_tokens),
-        metadata=metadata)
+        metadata=metadata, teacher_tokens=teacher_tokens(completion, teacher))
+
+
+def teacher_tokens(completion: Completion, teacher: str) -> TeacherTokens | None:
+    """The completion's token ids and top-k log-probabilities, when they were asked for (None otherwise)."""
+    steps = completion.logprobs
+    if not steps:
+        return None
+    if any(s.token_id is None or s.top_ids is None for s in steps):
+        raise RdistillError(f"{teacher} returned log-probabilities without token ids; logit distillation trains on "
+                            "ids: use a teacher served by llamaserver: or hf: for --logprobs")
+    return TeacherTokens(ids=[s.token_id for s in steps], logprobs=[s.logprob for s in steps],
+                         top_ids=[list(s.top_ids) for s in steps], top_logprobs=[[lp for _, lp in s.top] for s in steps])

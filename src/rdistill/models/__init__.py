@@ -14,11 +14,11 @@ are imported inside the functions that need them.
 from rdistill.models.catalog import (CATALOG, ModelIntegrityError, ModelNotInstalledError, OfflineModel,
                                      catalog_status, default_cache_dir, get_model, install_command, is_installed,
                                      model_path)
-from rdistill.models.loading import (GGUF_INSTALL, HF_INSTALL, PEFT_INSTALL, load_causal_lm, offline_hf_folder,
-                                     resolve_device, resolve_dtype)
+from rdistill.models.loading import (GGUF_INSTALL, HF_INSTALL, PEFT_INSTALL, load_causal_lm, load_tokenizer,
+                                     offline_hf_folder, resolve_device, resolve_dtype)
 from rdistill.models.spec import parse_model_spec
 
 __all__ = ["CATALOG", "GGUF_INSTALL", "HF_INSTALL", "ModelIntegrityError", "ModelNotInstalledError", "OfflineModel",
            "PEFT_INSTALL", "catalog_status", "default_cache_dir", "get_model", "install_command", "is_installed",
-           "load_causal_lm", "model_path", "offline_hf_folder", "parse_model_spec", "resolve_device",
+           "load_causal_lm", "load_tokenizer", "model_path", "offline_hf_folder", "parse_model_spec", "resolve_device",
            "resolve_dtype"]

@@ -61,6 +61,27 @@ def load_causal_lm(spec: str, *, dtype: Any = None, device: str | None = None,
     return model, tokenizer
 
 
+def load_tokenizer(spec: str):
+    """The tokenizer alone (no weights) of what `spec` names: a catalog model, a hub id, a model, adapter or
+    student folder."""
+    _require_hf()
+    from transformers import AutoTokenizer
+
+    kind, target = parse_model_spec(spec)
+    if kind == "offline":
+        return AutoTokenizer.from_pretrained(offline_hf_folder(target))
+    if kind == "hub":
+        return AutoTokenizer.from_pretrained(target)
+    folder = Path(target)
+    for candidate in (folder, folder / "adapter"):
+        if (candidate / "tokenizer_config.json").is_file():
+            return AutoTokenizer.from_pretrained(candidate)
+    config = folder / "adapter_config.json"
+    if config.is_file():  # an adapter saved without its tokenizer: the base's
+        return load_tokenizer(_adapter_base_spec(json.loads(config.read_text())["base_model_name_or_path"]))
+    raise RdistillError(f"{folder} holds no tokenizer (tokenizer_config.json)")
+
+
 def resolve_device(device: str | None) -> str:
     import torch
 

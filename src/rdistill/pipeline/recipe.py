@@ -145,6 +145,7 @@ class GenerateConfig(_Strict):
     adaptive_gold: bool = False
     templates: PathStr | None = None
     rewrite_attempts: int = Field(2, ge=0)
+    logprobs: int = Field(0, ge=0, le=100)  # the teacher's top-k per token, stored with each trace (method kd)
     limit: int | None = Field(None, ge=1)  # only the first N training problems
 
 
@@ -813,7 +814,7 @@ def generation_options(recipe: Recipe):
     return GenerationOptions(samples=g.samples, temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_tokens,
                              seed=g.seed, adaptive=g.adaptive, vote_threshold=g.vote_threshold,
                              max_samples=g.max_samples, adaptive_gold=g.adaptive_gold, templates=g.templates,
-                             rewrite_attempts=g.rewrite_attempts)
+                             rewrite_attempts=g.rewrite_attempts, logprobs=g.logprobs)
 
 
 def filter_config(recipe: Recipe):

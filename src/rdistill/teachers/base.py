@@ -83,6 +83,10 @@ class TokenLogprob:
     token: str
     logprob: float
     top: list[tuple[str, float]] = field(default_factory=list)
+    # The vocabulary ids of `token` and of each `top` entry, where the server says (llama-server does): logit KD
+    # trains on ids, and token text alone is ambiguous (byte pieces of one character, the same text twice).
+    token_id: int | None = None
+    top_ids: list[int] | None = None
 
 
 @dataclass
@@ -102,7 +106,8 @@ class Completion:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         if self.logprobs is not None:
-            d["logprobs"] = [{"token": t.token, "logprob": t.logprob, "top": [list(x) for x in t.top]}
+            d["logprobs"] = [{"token": t.token, "logprob": t.logprob, "top": [list(x) for x in t.top],
+                              **({"id": t.token_id, "top_ids": t.top_ids} if t.token_id is not None else {})}
                              for t in self.logprobs]
         return d
 
@@ -111,7 +116,8 @@ class Completion:
         lp = d.get("logprobs")
         logprobs = None
         if lp is not None:
-            logprobs = [TokenLogprob(t["token"], t["logprob"], [tuple(x) for x in t.get("top", [])]) for t in lp]
+            logprobs = [TokenLogprob(t["token"], t["logprob"], [tuple(x) for x in t.get("top", [])], t.get("id"),
+                                     t.get("top_ids")) for t in lp]
         return Completion(text=d["text"], prompt_tokens=d.get("prompt_tokens", 0),
                           completion_tokens=d.get("completion_tokens", 0), finish_reason=d.get("finish_reason"),
                           logprobs=logprobs, seconds=d.get("seconds", 0.0), cached=d.get("cached", False),

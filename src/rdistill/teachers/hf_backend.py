@@ -229,8 +229,10 @@ class _RowTokenChooser:
         k = self.params[row].top_logprobs
         out = []
         for chosen, chosen_lp, top_ids, top_lps in self.steps[:n]:
-            top = [(tokenizer.decode([int(t)]), float(v)) for t, v in zip(top_ids[row, :k], top_lps[row, :k])]
-            out.append(TokenLogprob(tokenizer.decode([int(chosen[row])]), float(chosen_lp[row]), top))
+            ids = [int(t) for t in top_ids[row, :k]]
+            top = [(tokenizer.decode([t]), float(v)) for t, v in zip(ids, top_lps[row, :k])]
+            out.append(TokenLogprob(tokenizer.decode([int(chosen[row])]), float(chosen_lp[row]), top,
+                                    int(chosen[row]), ids))
         return out
 
 

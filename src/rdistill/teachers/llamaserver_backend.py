@@ -671,9 +671,15 @@ def _chat_logprobs(choice: dict[str, Any]) -> list[TokenLogprob] | None:
     content = (choice.get("logprobs") or {}).get("content")
     if not content:
         return None
-    return [TokenLogprob(t["token"], float(t["logprob"]),
-                         [(a["token"], float(a["logprob"])) for a in t.get("top_logprobs") or []])
-            for t in content]
+    return [_token_logprob(t) for t in content]
+
+
+def _token_logprob(step: dict[str, Any]) -> TokenLogprob:
+    """One generated token as llama-server reports it: text, logprob, top alternatives, and their vocabulary ids."""
+    top = step.get("top_logprobs") or []
+    ids = [a.get("id") for a in top]
+    return TokenLogprob(step["token"], float(step["logprob"]), [(a["token"], float(a["logprob"])) for a in top],
+                        step.get("id"), ids if top and None not in ids else None)
 
 
 def _completion_logprobs(data: dict[str, Any]) -> list[TokenLogprob] | None:
@@ -683,8 +689,7 @@ def _completion_logprobs(data: dict[str, Any]) -> list[TokenLogprob] | None:
     out = []
     for step in steps:
         if "logprob" in step:  # current llama-server
-            top = [(a["token"], float(a["logprob"])) for a in step.get("top_logprobs") or []]
-            out.append(TokenLogprob(step["token"], float(step["logprob"]), top))
+            out.append(_token_logprob(step))
         else:  # older builds report probabilities
             probs = step.get("probs") or []
             top = [(a["tok_str"], math.log(max(float(a["prob"]), 1e-45))) for a in probs]

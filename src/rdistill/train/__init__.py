@@ -12,7 +12,9 @@ CPU processes), launch the same command through accelerate; each process trains 
 Layout:
 - core.py           the shared core: student loading, tokenizing, packing, LoRA/full training, checkpoints and
                     resume, saving (HF format, merged LoRA), run record, model card, metrics.jsonl
-- cot_sft.py, answer_only.py, step_by_step.py, curriculum.py: one method each, a recipe over the core
+- cot_sft.py, answer_only.py, step_by_step.py, curriculum.py, kd.py: one method each, a recipe over the core
+  (kd brings its own columns and trainer through core.Recipe.decorate_row / trainer_class);
+  contrastive.py, dpo.py: the pair methods, over pair_core.py
 - prompting.py      the prompt format a student is trained (and must be evaluated) with
 - registry.py       methods by name, with did-you-mean, and their options
 
@@ -23,10 +25,6 @@ Adding a method (the extension point). Write one module here that defines
 where `run(data: TraceData, settings: TrainSettings, options, on_progress) -> TrainResult`. The registry finds it
 by scanning this package; the CLI reaches its options with `-O key=value` (typed by the dataclass fields). Nothing
 else changes. The methods planned next fit as follows:
-- logit KD from stored top-k logprobs: examples whose completion tokens carry the teacher's top-k; a DistillTrainer
-  subclass whose compute_loss adds the KL term on those positions, run through core.build_trainer.
-- DPO pairs: build (prompt, chosen, rejected) from correct/incorrect traces and run TRL's DPOTrainer, reusing
-  core.load_student, core.lora_config, the callbacks (metrics.jsonl, progress) and saving.save_student.
 - STaR: a loop of generate (rdistill.teachers hf: backend on the current student) -> filter with answers.check ->
   core.train(cot_sft.recipe(...)) per iteration, each iteration a stage.
 """

@@ -17,6 +17,8 @@ from typing import Any, Callable
 from rdistill.jsonl import Appender, atomic_writer, repair_torn_tail
 
 METRICS_FILE = "metrics.jsonl"
+# The parts of a mixed loss a trainer logs beside it (kd: the language-model and distillation terms).
+LOSS_PARTS = ("lm_loss", "kd_loss")
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ def _reporter_class():
                 "epoch": logs.get("epoch", state.epoch), "loss": self.last_loss,
                 "learning_rate": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"),
                 "tokens": tokens, "seconds": round(seconds, 6), "tokens_per_s": self.last_rate,
+                **{key: float(logs[key]) for key in LOSS_PARTS if key in logs},
             })
 
         def on_step_end(self, args, state, control, **kwargs):

@@ -52,5 +52,12 @@ class DistillCollator:
                 weights = [torch.cat(weights)]
             batch["loss_weights"] = pad(weights, padding_value=0.0, padding_side="right")
             batch["loss_weights"][batch["labels"] == -100] = 0.0
+        if "kd_ids" in examples[0]:  # logit KD (kd.py): the teacher's top-k at each position, rows of k per token
+            if self.layout != "padded":
+                raise ValueError("the teacher's top-k columns are batched in the padded layout only")
+            batch["kd_ids"] = pad([torch.tensor(e["kd_ids"], dtype=torch.long) for e in examples],
+                                  padding_value=-1, padding_side="right")
+            batch["kd_logprobs"] = pad([torch.tensor(e["kd_logprobs"], dtype=torch.float32) for e in examples],
+                                       padding_value=0.0, padding_side="right")
         batch["num_real_tokens"] = torch.tensor([sum(len(e["input_ids"]) for e in examples)])
         return batch

@@ -53,6 +53,12 @@ class Recipe:
     prompt: PromptFormat  # how evaluation must ask the trained student
     options: dict[str, Any] = field(default_factory=dict)  # the method's own settings, for the record
     weighted: bool = False  # examples carry loss weights (per-example normalisation, see trainer.py)
+    # A method that trains on more than tokens and labels (kd: the teacher's top-k per position) adds its columns
+    # to each tokenized row here, and brings the trainer class that reads them (trainer.py's DistillTrainer if None).
+    decorate_row: Callable[[Any, Example, dict[str, list]], dict[str, list]] | None = None
+    trainer_class: Callable[[], type] | None = None
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)  # what the method measured while preparing, for the record
 
 
 @dataclass
@@ -76,7 +82,7 @@ def train(recipe: Recipe, settings: TrainSettings, data: TraceData, *,
         model, tokenizer = load_student(settings)
         template = ensure_chat_template(tokenizer)
         tokenized = [tokenize_stage(tokenizer, stage.examples, max_length=settings.max_length,
-                                    weighted=recipe.weighted) for stage in recipe.stages]
+                                    weighted=recipe.weighted, decorate=recipe.decorate_row) for stage in recipe.stages]
         stage_dirs = _stage_dirs(out, len(recipe.stages))
         metrics = MetricsFile(out)
         first, resume_from, step_offset = _plan_resume(process, recipe, settings, data, tokenized, stage_dirs,
@@ -156,7 +162,8 @@ def use_bf16(settings: TrainSettings) -> bool:
 
 
 def build_trainer(model, tokenizer, dataset, settings: TrainSettings, *, output_dir: Path, epochs: float,
-                  layout: str, callbacks: list = (), token_meter=None, checkpoints: bool = True):
+                  layout: str, callbacks: list = (), token_meter=None, checkpoints: bool = True,
+                  trainer_class: Callable[[], type] | None = None, trainer_kwargs: dict[str, Any] | None = None):
     """A DistillTrainer over an already tokenized (and packed) dataset; peft wraps the model on first use.
     `checkpoints=False` (benchmarks) saves nothing."""
     from peft import PeftModel
@@ -182,10 +189,10 @@ def build_trainer(model, tokenizer, dataset, settings: TrainSettings, *, output_
         dataset_kwargs={"skip_prepare_dataset": True}, max_length=None, packing=False,
     )
     peft_config = lora_config(settings) if settings.lora and not isinstance(model, PeftModel) else None
-    trainer = distill_trainer_class()(
+    trainer = (trainer_class or distill_trainer_class)()(
         model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
         data_collator=DistillCollator(tokenizer.pad_token_id, layout), peft_config=peft_config,
-        callbacks=list(callbacks), token_meter=token_meter)
+        callbacks=list(callbacks), token_meter=token_meter, **(trainer_kwargs or {}))
     for printer in (PrinterCallback, ProgressCallback):  # they print; progress reaches the CLI via on_progress
         trainer.remove_callback(printer)
     return trainer
@@ -207,7 +214,8 @@ def _build_stage_trainer(model, tokenizer, tokenized: TokenizedStage, settings: 
     layout = layout_for(settings.packing, getattr(model.config, "_attn_implementation", None))
     trainer = build_trainer(model, tokenizer, dataset, settings, output_dir=folder,
                             epochs=spec.epochs or settings.epochs, layout=layout, callbacks=[reporter],
-                            token_meter=meter)
+                            token_meter=meter, trainer_class=recipe.trainer_class,
+                            trainer_kwargs=recipe.trainer_kwargs)
     return trainer
 
 

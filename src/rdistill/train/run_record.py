@@ -55,6 +55,7 @@ def write_run_record(recipe: "Recipe", settings: "TrainSettings", data: "TraceDa
         "data": {**data.describe(), "examples": sum(t.examples for t in tokenized),
                  "dropped_too_long": sum(t.dropped_too_long for t in tokenized)},
         "stages": stages,
+        **({"method_measured": recipe.record} if recipe.record else {}),
         "metrics": summarise(metrics),
         "outputs": outputs,
         "versions": {"rdistill": __version__, **library_versions()},

@@ -76,10 +76,14 @@ def _tokenize(tokenizer, example: Example, weighted: bool) -> tuple[dict[str, li
     return row, start < len(prompt_ids)
 
 
-def tokenize_stage(tokenizer, examples: list[Example], *, max_length: int, weighted: bool) -> TokenizedStage:
+def tokenize_stage(tokenizer, examples: list[Example], *, max_length: int, weighted: bool,
+                   decorate=None) -> TokenizedStage:
+    """Rows for `examples`; `decorate(tokenizer, example, row)` may rewrite each row and add columns first."""
     rows, dropped, diverged, tokens, completion_tokens = [], 0, 0, 0, 0
     for example in examples:
         row, prompt_diverged = _tokenize(tokenizer, example, weighted)
+        if decorate is not None:
+            row = decorate(tokenizer, example, row)
         diverged += prompt_diverged
         if len(row["input_ids"]) > max_length:
             dropped += 1  # cutting it would cut the answer off the end: the student would learn to stop mid-way
