@@ -112,7 +112,7 @@ def main() -> None:
     # A SIGTERM unwinds like Ctrl-C: the hogs and llama-server are stopped and what was measured is written.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    out, err = Console(highlight=False), Console(stderr=True, highlight=False)
+    out, err = Console(highlight=False, emoji=False), Console(stderr=True, highlight=False, emoji=False)
     run_dir = args.run_dir.resolve()
     if run_dir.exists():
         shutil.rmtree(run_dir)

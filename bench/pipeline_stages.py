@@ -105,7 +105,7 @@ def main() -> None:
         args.overrides.insert(0, args.recipe)
         args.recipe = None
 
-    out, err = Console(highlight=False), Console(stderr=True, highlight=False)
+    out, err = Console(highlight=False, emoji=False), Console(stderr=True, highlight=False, emoji=False)
     try:
         loaded = load_recipe(args.recipe, args.overrides) if args.recipe else load_quickstart(args.overrides)
     except RdistillError as e:

@@ -23,8 +23,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 data_app = typer.Typer(no_args_is_help=True, help="Make and load problems: built-in tasks and benchmarks.")
 app.add_typer(data_app, name="data")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, emoji=False)  # ":star:" in a stage name stays text
+err = Console(stderr=True, highlight=False, emoji=False)
 
 
 @app.callback()

@@ -101,6 +101,11 @@ def _summary(stage: StageSpec, entry: dict[str, Any]) -> str:
     if stage.kind == "train":
         loss = d.get("final_loss")
         return f": {d.get('steps')} steps, final loss {loss:.4f}" if loss is not None else f": {d.get('steps')} steps"
+    if stage.kind == "star":
+        if d.get("stopped"):
+            return f": converged, iteration {d.get('student_of_iteration')}'s student kept"
+        return (f": solved {d.get('solved')} of {d.get('problems')} training problems, rationalized "
+                f"{d.get('rationales_correct')} of {d.get('wrong')} wrong ones, trained on {d.get('kept')}")
     if stage.kind == "select":
         rates = "; ".join(f"{style} prompt {_rate(acc)}" for style, acc in d.items()
                           if isinstance(acc, dict) and acc.get("value") is not None)

@@ -233,6 +233,18 @@ class TrainConfig(TrainCommon):
         return self.methods[name].method or name
 
 
+class StarConfig(_Strict):
+    """STaR (pipeline/star.py): the student answers its training problems, rationalizes the ones it got wrong, and
+    a new student is trained from the base on what is right; `iterations` times, or until training accuracy stops
+    rising. Evaluated as the model named `star`."""
+
+    iterations: int = Field(3, ge=1)
+    rationalize: bool = True  # false: the paper's ablation, correct answers only
+    rationalizer: str | None = None  # who writes rationales for the wrong answers (default: the student itself)
+    temperature: float = Field(0.0, ge=0)  # the student's answers: greedy by default
+    method: str = "cot_sft"  # how each iteration's student is trained (with the recipe's train settings)
+
+
 class EvalConfig(_Strict):
     models: list[str] | None = None  # teacher, baseline and trained students by name (default: all of them)
     sets: list[str] | None = None  # names of data.eval sets (default: all of them)
@@ -264,6 +276,7 @@ class Recipe(_Strict):
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     filter: FilterSettings = Field(default_factory=FilterSettings)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    star: StarConfig | None = None
     eval: EvalConfig = Field(default_factory=EvalConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 
@@ -278,7 +291,7 @@ class Recipe(_Strict):
 
     def eval_models(self) -> list[str]:
         """teacher, baseline and method names, in the order they are evaluated."""
-        default = ["teacher", "baseline", *self.train.methods]
+        default = ["teacher", "baseline", *self.train.methods, *(["star"] if self.star else [])]
         return list(self.eval.models) if self.eval.models is not None else default
 
     def eval_sets(self) -> list[str]:
@@ -691,7 +704,7 @@ def check_recipe(recipe: Recipe, *, check_files: bool = True) -> list[Issue]:
         loc = ("train", "methods", name)
         if not _NAME.match(name):
             issues.append(Issue(loc, f"{name!r} names the student's folder: use letters, digits, '-', '_' and '.'"))
-        if name in ("teacher", "baseline"):
+        if name in ("teacher", "baseline", "star"):
             issues.append(Issue(loc, f"{name!r} is the name of an evaluated model: call the method entry otherwise"))
         method = _check_method(recipe, name, issues)
         if method is not None:
@@ -700,7 +713,14 @@ def check_recipe(recipe: Recipe, *, check_files: bool = True) -> list[Issue]:
             except RdistillError as e:
                 issues.append(_settings_issue(recipe, name, e))
 
-    known_models = ["teacher", "baseline", *recipe.train.methods]
+    if recipe.star is not None:
+        from rdistill.train.registry import methods
+
+        if recipe.star.method not in methods():
+            issues.append(Issue(("star", "method"), _unknown("training method", recipe.star.method, list(methods()))))
+        if recipe.star.rationalizer:
+            guard(("star", "rationalizer"), check_model_spec, recipe.star.rationalizer)
+    known_models = ["teacher", "baseline", *recipe.train.methods, *(["star"] if recipe.star else [])]
     for i, model in enumerate(recipe.eval_models()):
         if model not in known_models:
             issues.append(Issue(("eval", "models", i), _unknown("evaluated model", model, known_models)))
@@ -834,6 +854,16 @@ def train_settings(recipe: Recipe, name: str, *, student: str, output_dir: Path,
     s = recipe.train.settings_for(name)
     renamed = {recipe_name: name_ for name_, recipe_name in RECIPE_NAMES.items()}
     values = {renamed.get(k, k): (list(v) if isinstance(v, list) else v) for k, v in s.items()}
+    return TrainSettings(student=student, output_dir=output_dir, resume=resume, **values)
+
+
+def star_train_settings(recipe: Recipe, *, student: str, output_dir: Path, resume: bool = False):
+    """The train-wide settings (no method entry's), for each STaR iteration's student."""
+    from rdistill.train import TrainSettings
+
+    renamed = {recipe_name: name_ for name_, recipe_name in RECIPE_NAMES.items()}
+    values = {renamed.get(k, k): (list(v) if isinstance(v, list) else v)
+              for k, v in ((k, getattr(recipe.train, k)) for k in SETTING_FIELDS)}
     return TrainSettings(student=student, output_dir=output_dir, resume=resume, **values)
 
 

@@ -37,7 +37,8 @@ from rdistill.errors import RdistillError, UnknownNameError
 from rdistill.pipeline import stages as st
 from rdistill.pipeline.manifest import (Manifest, describe_output, host, model_identity, now, output_intact,
                                         package_versions, path_digest, stage_key)
-from rdistill.pipeline.recipe import LoadedRecipe
+from rdistill.pipeline.recipe import SETTING_FIELDS, LoadedRecipe
+from rdistill.pipeline.star import run_star, star_stage_name
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,9 @@ def plan_stages(loaded: LoadedRecipe) -> list[StageSpec]:
             if select_baseline:  # the prompt chosen on the validation slice
                 reads.append((st.SELECT_BASELINE, "choice"))
                 styles = "chosen on validation"
+        elif model == "star":
+            served = {"model": recipe.student.trained_model}
+            reads.append((star_stage_name(recipe.star.iterations), "student"))
         else:
             served = {"model": recipe.student.trained_model}  # the folder's digest comes in through `reads`
             reads.append((f"train:{model}", "student"))
@@ -205,6 +209,19 @@ def plan_stages(loaded: LoadedRecipe) -> list[StageSpec]:
                   "settings": recipe.train.settings_for(name), "accelerate": launch}
         plan.append(StageSpec(f"train:{name}", "train", f"train/{name}", [("filter", "clean")], config,
                               lambda ctx, n=name: st.run_train(ctx, n)))
+
+    if recipe.star is not None:
+        for i in range(1, recipe.star.iterations + 1):
+            reads = [("data", "train")] + ([(star_stage_name(i - 1), "student")] if i > 1 else [])
+            config = {"star": recipe.star.model_dump(mode="json"), "student": recipe.student.model,
+                      "identity": model_identity(recipe.student.model),
+                      "sampler": recipe.student.baseline_model or recipe.student.model,
+                      "trained_model": recipe.student.trained_model,
+                      "settings": {k: getattr(recipe.train, k) for k in SETTING_FIELDS},
+                      "filter": recipe.filter.model_dump(mode="json"),
+                      "generate": {k: getattr(recipe.generate, k) for k in ("max_tokens", "seed", "templates")}}
+            plan.append(StageSpec(star_stage_name(i), "star", f"star/{i}", reads, config,
+                                  lambda ctx, n=i: run_star(ctx, n)))
 
     for model in models:
         if model not in ("teacher", "baseline"):
