@@ -112,3 +112,20 @@ def test_stage_names_print_as_written(student, tmp_path, capsys):
     main(["run", str(recipe), "--check"])
     printed = capsys.readouterr().out
     assert "eval:star:heldout  <- data, star:2" in printed and "\u2b50" not in printed
+
+
+def test_the_report_shows_each_iteration():
+    from rdistill.report.data import star_iterations
+    from rdistill.report.layout import star_blocks
+
+    manifest = {"stages": {
+        "star:2": {"status": "done", "detail": {"iteration": 2, "stopped": True, "student_of_iteration": 1}},
+        "star:1": {"status": "done", "detail": {"iteration": 1, "problems": 10, "solved": 4, "wrong": 6,
+                                                "rationales_correct": 3, "kept_solved": 4, "kept_rationalized": 2,
+                                                "train_steps": 5}},
+        "train:cot_sft": {"status": "done", "detail": {}}}}
+    iterations = star_iterations(manifest)
+    assert [it["iteration"] for it in iterations] == [1, 2]
+    table = star_blocks(iterations)[-1]
+    assert table.rows[0][:5] == ["1", "4/10 = 40% [17%–69%]", "3/6", "4 + 2", "5"]
+    assert "converged" in table.rows[1][-1]

@@ -45,7 +45,16 @@ def report_data(comparisons: list[BenchComparison], *, ledgers: dict[str, dict] 
                     "model_id": sets[0].run.get("model_id")} for model, sets in by_model.items()],
         "economics": economics(comparisons, serving, table, hourly_usd=hourly_usd, manifest=manifest,
                                teacher_usd=sum(r["cost_usd"] for r in ledger_list), compare_with=compare_with),
+        "star": star_iterations(manifest),
     }
+
+
+def star_iterations(manifest: dict | None) -> list[dict]:
+    """The STaR stages' counts (pipeline/star.py), in iteration order; [] for a run without STaR."""
+    stages = (manifest or {}).get("stages") or {}
+    found = [(int(name.split(":")[1]), entry.get("detail") or {}) for name, entry in stages.items()
+             if name.startswith("star:") and name.split(":")[1].isdigit() and entry.get("status") == "done"]
+    return [detail for _, detail in sorted(found, key=lambda item: item[0])]
 
 
 def economics(comparisons: list[BenchComparison], serving: list[dict], table, *, hourly_usd: float,

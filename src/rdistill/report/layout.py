@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from rdistill.report import plots
 from rdistill.report.cost import describe_host
+from rdistill.stats import wilson_interval
 
 
 @dataclass
@@ -106,6 +107,7 @@ def build_blocks(data: dict) -> list[Block]:
     if data.get("economics"):
         blocks += economics_blocks(data["economics"])
     blocks += limits_blocks(data["benches"])
+    blocks += star_blocks(data.get("star") or [])
     for bench in data["benches"]:
         blocks += _bench_blocks(bench, data["quality_metrics"])
     blocks += _cost_blocks(data["cost"])
@@ -252,6 +254,31 @@ def limits_blocks(benches: list[dict]) -> list[Block]:
     out.append(Bullets(lost_ground) if lost_ground else
                Paragraph("On no set did a student lose ground against the untrained student beyond its interval."))
     return out
+
+
+def star_blocks(iterations: list[dict]) -> list[Block]:
+    """STaR, iteration by iteration: what the student solved on its training problems, what rationalization
+    recovered, and what the next student was trained on."""
+    if not iterations:
+        return []
+    rows = []
+    for it in iterations:
+        if it.get("stopped"):
+            rows.append([str(it.get("iteration")), "–", "–", "–", "–",
+                         f"converged: iteration {it.get('student_of_iteration')}'s student kept"])
+            continue
+        n = it.get("problems") or 0
+        low, high = wilson_interval(it.get("solved", 0), n) if n else (0.0, 0.0)
+        rows.append([str(it["iteration"]), f"{it['solved']}/{n} = {it['solved'] / n:.0%} [{low:.0%}–{high:.0%}]",
+                     f"{it['rationales_correct']}/{it['wrong']}", f"{it['kept_solved']} + {it['kept_rationalized']}",
+                     str(it.get("train_steps", "–")), ""])
+    return [Heading(2, "STaR iterations"),
+            Paragraph("Each iteration's student answers the training problems as it is asked at evaluation; the wrong "
+                      "ones are rationalized with the gold answer in view; the correct answers and the rationales that "
+                      "reach the gold answer pass the filter, and the next student is trained on them from the base "
+                      "model. Training accuracy is the share solved before rationalization (95% Wilson interval)."),
+            Table(["iteration", "solved (training accuracy)", "rationalized / wrong", "trained on (solved + "
+                   "rationalized)", "steps", "note"], rows)]
 
 
 def usd_text(value: float | None) -> str:
