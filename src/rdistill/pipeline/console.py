@@ -106,6 +106,10 @@ def _summary(stage: StageSpec, entry: dict[str, Any]) -> str:
             return f": converged, iteration {d.get('student_of_iteration')}'s student kept"
         return (f": solved {d.get('solved')} of {d.get('problems')} training problems, rationalized "
                 f"{d.get('rationales_correct')} of {d.get('wrong')} wrong ones, trained on {d.get('kept')}")
+    if stage.kind == "targeted":
+        what = (f"{d.get('failed')} of {d.get('pool')} pool problems failed" if "failed" in d
+                else f"{d.get('drawn')} random pool problems")
+        return f": {what}, sent to the teacher; {d.get('new_traces_kept')} new traces kept, trained on {d.get('trained_on')}"
     if stage.kind == "select":
         rates = "; ".join(f"{style} prompt {_rate(acc)}" for style, acc in d.items()
                           if isinstance(acc, dict) and acc.get("value") is not None)

@@ -245,6 +245,17 @@ class StarConfig(_Strict):
     method: str = "cot_sft"  # how each iteration's student is trained (with the recipe's train settings)
 
 
+class TargetedConfig(_Strict):
+    """Targeted distillation (pipeline/targeted.py): a trained student answers a pool of training-side problems,
+    the teacher writes traces for the ones it fails, and a new student trains on its entry's traces plus those.
+    Evaluated as the model `targeted` (and `targeted_random`, the control at the same teacher budget)."""
+
+    student: str  # the method entry whose trained student is probed (and whose method and settings are reused)
+    pool: ProblemSource  # training-side problems; any that is a training or evaluation question is dropped
+    control: bool = True  # also the same number of random pool problems sent to the teacher
+    seed: int = 0  # the control's draw
+
+
 class EvalConfig(_Strict):
     models: list[str] | None = None  # teacher, baseline and trained students by name (default: all of them)
     sets: list[str] | None = None  # names of data.eval sets (default: all of them)
@@ -277,6 +288,7 @@ class Recipe(_Strict):
     filter: FilterSettings = Field(default_factory=FilterSettings)
     train: TrainConfig = Field(default_factory=TrainConfig)
     star: StarConfig | None = None
+    targeted: TargetedConfig | None = None
     eval: EvalConfig = Field(default_factory=EvalConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 
@@ -291,8 +303,13 @@ class Recipe(_Strict):
 
     def eval_models(self) -> list[str]:
         """teacher, baseline and method names, in the order they are evaluated."""
-        default = ["teacher", "baseline", *self.train.methods, *(["star"] if self.star else [])]
+        default = ["teacher", "baseline", *self.train.methods, *self.loop_models()]
         return list(self.eval.models) if self.eval.models is not None else default
+
+    def loop_models(self) -> list[str]:
+        """The students the closed-loop stages make (STaR, targeted), by the names they are evaluated under."""
+        targeted = ["targeted", *(["targeted_random"] if self.targeted.control else [])] if self.targeted else []
+        return [*(["star"] if self.star else []), *targeted]
 
     def eval_sets(self) -> list[str]:
         return list(self.eval.sets) if self.eval.sets is not None else list(self.data.eval)
@@ -704,7 +721,7 @@ def check_recipe(recipe: Recipe, *, check_files: bool = True) -> list[Issue]:
         loc = ("train", "methods", name)
         if not _NAME.match(name):
             issues.append(Issue(loc, f"{name!r} names the student's folder: use letters, digits, '-', '_' and '.'"))
-        if name in ("teacher", "baseline", "star"):
+        if name in ("teacher", "baseline", "star", "targeted", "targeted_random"):
             issues.append(Issue(loc, f"{name!r} is the name of an evaluated model: call the method entry otherwise"))
         method = _check_method(recipe, name, issues)
         if method is not None:
@@ -720,7 +737,13 @@ def check_recipe(recipe: Recipe, *, check_files: bool = True) -> list[Issue]:
             issues.append(Issue(("star", "method"), _unknown("training method", recipe.star.method, list(methods()))))
         if recipe.star.rationalizer:
             guard(("star", "rationalizer"), check_model_spec, recipe.star.rationalizer)
-    known_models = ["teacher", "baseline", *recipe.train.methods, *(["star"] if recipe.star else [])]
+    if recipe.targeted is not None:
+        if recipe.targeted.student not in recipe.train.methods:
+            issues.append(Issue(("targeted", "student"), _unknown("method entry (the student probed)",
+                                                                  recipe.targeted.student,
+                                                                  list(recipe.train.methods) or ["(none)"])))
+        _check_source(recipe.targeted.pool, ("targeted", "pool"), issues, check_files, default_split="train")
+    known_models = ["teacher", "baseline", *recipe.train.methods, *recipe.loop_models()]
     for i, model in enumerate(recipe.eval_models()):
         if model not in known_models:
             issues.append(Issue(("eval", "models", i), _unknown("evaluated model", model, known_models)))

@@ -39,6 +39,13 @@ from rdistill.pipeline.manifest import (Manifest, describe_output, host, model_i
                                         package_versions, path_digest, stage_key)
 from rdistill.pipeline.recipe import SETTING_FIELDS, LoadedRecipe
 from rdistill.pipeline.star import run_star, star_stage_name
+from rdistill.pipeline.targeted import CONTROL as TARGETED_RANDOM
+from rdistill.pipeline.targeted import STAGE as TARGETED
+from rdistill.pipeline.targeted import run_targeted, run_targeted_random
+
+# Students made by the closed-loop stages: evaluated model name -> the stage whose "student" output it is.
+LOOP_STUDENTS = {"star": lambda recipe: star_stage_name(recipe.star.iterations),
+                 "targeted": lambda recipe: TARGETED, "targeted_random": lambda recipe: TARGETED_RANDOM}
 
 log = logging.getLogger(__name__)
 
@@ -183,9 +190,9 @@ def plan_stages(loaded: LoadedRecipe) -> list[StageSpec]:
             if select_baseline:  # the prompt chosen on the validation slice
                 reads.append((st.SELECT_BASELINE, "choice"))
                 styles = "chosen on validation"
-        elif model == "star":
+        elif model in LOOP_STUDENTS:
             served = {"model": recipe.student.trained_model}
-            reads.append((star_stage_name(recipe.star.iterations), "student"))
+            reads.append((LOOP_STUDENTS[model](recipe), "student"))
         else:
             served = {"model": recipe.student.trained_model}  # the folder's digest comes in through `reads`
             reads.append((f"train:{model}", "student"))
@@ -222,6 +229,19 @@ def plan_stages(loaded: LoadedRecipe) -> list[StageSpec]:
                       "generate": {k: getattr(recipe.generate, k) for k in ("max_tokens", "seed", "templates")}}
             plan.append(StageSpec(star_stage_name(i), "star", f"star/{i}", reads, config,
                                   lambda ctx, n=i: run_star(ctx, n)))
+
+    if recipe.targeted is not None:
+        t = recipe.targeted
+        config = {"targeted": t.model_dump(mode="json"), "teacher": recipe.teacher.model,
+                  "identity": model_identity(recipe.teacher.model), "trained_model": recipe.student.trained_model,
+                  "generate": recipe.generate.model_dump(mode="json"), "filter": recipe.filter.model_dump(mode="json"),
+                  "settings": recipe.train.settings_for(t.student) if t.student in recipe.train.methods else None}
+        reads = [("data", "train"), *[("data", f"eval.{name}") for name in recipe.data.eval],
+                 ("filter", "clean"), (f"train:{t.student}", "student")]
+        plan.append(StageSpec(TARGETED, "targeted", "targeted", reads, config, run_targeted))
+        if t.control:
+            plan.append(StageSpec(TARGETED_RANDOM, "targeted", "targeted-random", [*reads, (TARGETED, "summary")],
+                                  config, run_targeted_random))
 
     for model in models:
         if model not in ("teacher", "baseline"):

@@ -376,6 +376,9 @@ def eval_model_string(recipe: Recipe, model: str, run_dir: Path) -> str:
     if model == "star":  # the last iteration's student (the one it converged on, when it stopped early)
         return recipe.student.trained_model.replace("{folder}", str(run_dir / "star" / str(recipe.star.iterations)
                                                                     / "student"))
+    if model in ("targeted", "targeted_random"):
+        folder = "targeted" if model == "targeted" else "targeted-random"
+        return recipe.student.trained_model.replace("{folder}", str(run_dir / folder / "student"))
     return recipe.student.trained_model.replace("{folder}", str(run_dir / "train" / model))
 
 
@@ -566,7 +569,8 @@ def display_names(recipe: Recipe, run_dir: Path) -> dict[str, str]:
         elif model == "baseline":
             name = f"untrained student, {model_title(spec)}"
         else:
-            lora = recipe.train.lora if model == "star" else recipe.train.settings_for(model).get("lora", True)
+            entry = recipe.targeted.student if model.startswith("targeted") else model
+            lora = (recipe.train.lora if model == "star" else recipe.train.settings_for(entry).get("lora", True))
             name = f"{model} student, {model_title(recipe.student.model)}" + (" + LoRA" if lora else "")
         names.setdefault(spec, []).append(name)
     # One model in two roles (a teacher that is also the untrained student) keeps its model string: its rows differ

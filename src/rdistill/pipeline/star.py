@@ -28,6 +28,7 @@ from typing import Any
 
 from rdistill.errors import RdistillError
 from rdistill.jsonl import load_records, write_records
+from rdistill.pipeline.loops import answer_as_trained, filter_into, generate_with, generation_options, train_from_base
 from rdistill.records import Problem, Trace
 
 log = logging.getLogger(__name__)
@@ -111,69 +112,22 @@ def _student_spec(ctx, iteration: int) -> str:
     return recipe.student.trained_model.replace("{folder}", str(folder))
 
 
-def _generation_options(ctx, temperature: float):
-    from dataclasses import replace
-
-    from rdistill.pipeline.recipe import generation_options
-
-    return replace(generation_options(ctx.recipe), samples=1, temperature=temperature, adaptive=False, logprobs=0)
-
-
 def _answer(ctx, spec: str, problems: list[Problem]) -> list[Trace]:
-    from rdistill.generate import generate_traces
-    from rdistill.generate.strategies.as_trained import AsTrained
-    from rdistill.generate.templates import load_templates
-
-    options = _generation_options(ctx, ctx.recipe.star.temperature)
-    strategy = AsTrained(options, load_templates(options.templates), system_prompt=ctx.recipe.train.system_prompt)
-    _generate(ctx, spec, problems, strategy, options, ctx.work / SAMPLES)
-    return load_records(ctx.work / SAMPLES, Trace)
+    return answer_as_trained(ctx, spec, problems, ctx.work / SAMPLES, temperature=ctx.recipe.star.temperature)
 
 
 def _rationalize(ctx, spec: str, problems: list[Problem]) -> list[Trace]:
     from rdistill.generate.runner import prepare_strategy
 
-    options = _generation_options(ctx, 0.0)
-    _generate(ctx, spec, problems, prepare_strategy("rationalize", options), options, ctx.work / RATIONALES)
+    options = generation_options(ctx, temperature=0.0)
+    generate_with(ctx, spec, problems, prepare_strategy("rationalize", options), options, ctx.work / RATIONALES,
+                  backend_options=ctx.recipe.student.backend_options)
     return load_records(ctx.work / RATIONALES, Trace)
 
 
-def _generate(ctx, spec: str, problems: list[Problem], strategy, options, out: Path) -> None:
-    from rdistill.generate import generate_traces
-    from rdistill.pipeline.stages import StageIncomplete
-    from rdistill.teachers import make_teacher
-
-    recipe = ctx.recipe
-    ctx.clients.close_all()
-    client = make_teacher(spec, cache=ctx.cache, backend_options=dict(recipe.student.backend_options) or None)
-    try:
-        summary = generate_traces(problems, client, strategy, options, out, progress=ctx.observer.generation)
-    finally:
-        from rdistill.evaluate.runner import close_client
-
-        close_client(client)
-    if summary.failures:
-        raise StageIncomplete(f"{summary.failures} of the student's answers failed ({summary.first_error}); run "
-                              "again to retry them (the answers written so far are kept)")
-
-
 def _filter(ctx) -> list[Trace]:
-    from rdistill.filter import filter_file
-    from rdistill.pipeline.recipe import filter_config
-
-    filter_file(ctx.work / UNION, ctx.work / CLEAN, filter_config(ctx.recipe), report_path=ctx.work / "filter.json",
-                rejected_path=ctx.work / "rejected.jsonl")
-    return load_records(ctx.work / CLEAN, Trace)
+    return filter_into(ctx, ctx.work / UNION, ctx.work / CLEAN)
 
 
 def _train(ctx, kept_file: Path) -> int:
-    from rdistill.pipeline.recipe import star_train_settings
-    from rdistill.train import train_student
-
-    ctx.clients.close_all()  # the memory goes to training
-    out = ctx.work / STUDENT
-    settings = star_train_settings(ctx.recipe, student=ctx.recipe.student.model, output_dir=out,
-                                   resume=out.is_dir() and any(out.iterdir()))
-    result = train_student(kept_file, settings, method=ctx.recipe.star.method,
-                           on_progress=ctx.observer.training)
-    return result.steps
+    return train_from_base(ctx, kept_file, ctx.work / STUDENT, method=ctx.recipe.star.method)

@@ -1,0 +1,83 @@
+"""Targeted distillation as recipe stages (pipeline/targeted.py) with tiny models on the hf: backend: the trained
+student is probed on a pool, only its failures go to the teacher, and a control sends as many random pool problems."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("trl")
+
+from test_pipeline_star import student  # noqa: E402,F401  (fixture: a tiny student that knows some answers)
+from test_train_random_student import one_torch_thread  # noqa: E402,F401
+
+from rdistill.pipeline.recipe import RecipeError, load_recipe_text  # noqa: E402
+from rdistill.pipeline.runner import plan_stages, run_recipe  # noqa: E402
+
+
+def recipe_text(student, *, probed="cot_sft") -> str:
+    return f"""\
+name: targeted
+cache: false
+teacher:
+  model: hf:{student}
+student:
+  model: {student}
+  baseline_model: hf:{student}
+  trained_model: "hf:{{folder}}"
+data:
+  train:
+    - synth: arithmetic
+      n: 6
+      steps: 1-2
+  eval:
+    heldout: {{synth: arithmetic, n: 4, steps: 1-2, split: test}}
+generate:
+  max_tokens: 24
+filter:
+  require_correct: false
+  check_arithmetic: false
+  check_grounded: false
+train:
+  lora: false
+  max_steps: 2
+  batch_size: 2
+  save_steps: 50
+  methods:
+    cot_sft: {{}}
+targeted:
+  student: {probed}
+  pool: {{synth: arithmetic, n: 8, steps: 1-2, seed: 3}}
+eval:
+  models: [cot_sft, targeted, targeted_random]
+  max_tokens: 16
+  faithfulness_n: 0
+"""
+
+
+def test_the_probed_student_must_be_a_method_entry(student, tmp_path):
+    with pytest.raises(RecipeError, match="targeted.student.*unknown method entry"):
+        load_recipe_text(recipe_text(student, probed="cot"), base_dir=tmp_path)
+
+
+def test_targeted_sends_only_failures_and_the_control_as_many_random_problems(student, tmp_path, monkeypatch):
+    monkeypatch.setenv("RDISTILL_CACHE", str(tmp_path / "cache"))
+    loaded = load_recipe_text(recipe_text(student), base_dir=tmp_path)
+    plan = {s.name: s for s in plan_stages(loaded)}
+    assert ("train:cot_sft", "student") in plan["targeted"].reads
+    assert ("targeted", "summary") in plan["targeted:random"].reads
+    result = run_recipe(loaded, tmp_path / "run")
+    stages = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
+    targeted, control = stages["targeted"]["detail"], stages["targeted:random"]["detail"]
+    assert targeted["solved"] + targeted["failed"] == targeted["pool"] > 0
+    assert targeted["sent_to_teacher"] == targeted["failed"] == control["drawn"] == control["sent_to_teacher"]
+    probe = [json.loads(line) for line in (tmp_path / "run" / "targeted" / "probe.jsonl").read_text().splitlines()]
+    failed = {p["problem_id"] for p in probe if not p["correct"]}
+    if failed:
+        sent = [json.loads(line) for line in (tmp_path / "run" / "targeted" / "new.jsonl").read_text().splitlines()]
+        assert {t["problem_id"] for t in sent} == failed
+    clean = len((tmp_path / "run" / "filter" / "clean.jsonl").read_text().splitlines())
+    assert targeted["trained_on"] == clean + targeted["new_traces_kept"]
+    assert {"eval:targeted:heldout", "eval:targeted_random:heldout"} <= set(result.ran())
