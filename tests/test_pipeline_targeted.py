@@ -81,3 +81,26 @@ def test_targeted_sends_only_failures_and_the_control_as_many_random_problems(st
     clean = len((tmp_path / "run" / "filter" / "clean.jsonl").read_text().splitlines())
     assert targeted["trained_on"] == clean + targeted["new_traces_kept"]
     assert {"eval:targeted:heldout", "eval:targeted_random:heldout"} <= set(result.ran())
+
+
+def test_compare_tabulates_the_run_with_the_reference_paired(student, tmp_path, monkeypatch, capsys):
+    # The run of the test above, again (cached generation, tiny training): then `rdistill compare` on its folder.
+    from rdistill.cli import main
+    from rdistill.report.method_table import method_table
+
+    monkeypatch.setenv("RDISTILL_CACHE", str(tmp_path / "cache"))
+    run_recipe(load_recipe_text(recipe_text(student), base_dir=tmp_path), tmp_path / "run")
+    table = method_table(tmp_path / "run", against="cot_sft")
+    assert [row["label"] for row in table["rows"]] == ["cot_sft", "targeted", "targeted_random"]
+    cell = table["rows"][1]["cells"]["heldout"]
+    assert cell["n"] == 4 and "paired" in cell and "paired" not in table["rows"][0]["cells"]["heldout"]
+    generate = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]["generate"]["usage"]
+    shared = generate["prompt_tokens"] + generate["completion_tokens"]
+    assert table["rows"][0]["teacher_tokens"] == shared < table["rows"][1]["teacher_tokens"] or \
+        json.loads((tmp_path / "run" / "targeted" / "summary.json").read_text())["failed"] == 0
+    assert len(table["verdicts"]) == 2  # targeted and the control, against cot_sft on the one set
+    main(["compare", str(tmp_path / "run"), "-o", str(tmp_path / "table.md")])
+    assert "| cot_sft |" in (tmp_path / "table.md").read_text() and (tmp_path / "table.json").is_file()
+    with pytest.raises(SystemExit) as exited:
+        main(["compare", str(tmp_path)])
+    assert exited.value.code == 2 and "not a run folder" in capsys.readouterr().err

@@ -569,6 +569,28 @@ def report_cmd(
               f"{files.json} ({len(files.plots)} plots)", soft_wrap=True, markup=False)
 
 
+@app.command("compare")
+def compare_cmd(
+    run_dir: Path = typer.Argument(..., help="A finished run folder (rdistill run / quickstart)."),
+    against: str = typer.Option("cot_sft", "--against", help="The student every other is compared with, paired."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the table here (Markdown), and its JSON beside it."),
+):
+    """The method table of a run: every model on every evaluation set (Wilson intervals), each student's paired
+    difference from --against (exact McNemar), teacher tokens and dollars behind its data, training minutes."""
+    import json
+
+    from rdistill.report.method_table import method_table, render_markdown
+
+    table = method_table(run_dir, against=against)
+    text = render_markdown(table)
+    out.print(text, markup=False, soft_wrap=True)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        output.with_suffix(".json").write_text(json.dumps(table, indent=2, default=str) + "\n", encoding="utf-8")
+        out.print(f"wrote {output} and {output.with_suffix('.json')}", markup=False, soft_wrap=True)
+
+
 @app.command("export")
 def export_cmd(
     student: Path = typer.Argument(..., help="A student folder written by `rdistill train` (in a run: RUN/train/NAME)."),

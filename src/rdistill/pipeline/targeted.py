@@ -54,10 +54,11 @@ def run_targeted(ctx):
     answers = answer_as_trained(ctx, probed, pool, ctx.work / PROBE, temperature=0.0)
     solved = {t.problem_id for t in answers if t.correct}
     failed = [p for p in pool if p.id not in solved]
+    extended, usage = _extend_and_train(ctx, failed)
     summary = {"student": config.student, "pool": len(pool), "pool_overlapping_dropped": overlapping,
-               "solved": len(solved), "failed": len(failed), **_extend_and_train(ctx, failed)}
+               "solved": len(solved), "failed": len(failed), **extended}
     (ctx.work / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return StageResult({"student": STUDENT, "summary": SUMMARY, "probe": PROBE}, detail=summary)
+    return StageResult({"student": STUDENT, "summary": SUMMARY, "probe": PROBE}, usage, summary)
 
 
 def run_targeted_random(ctx):
@@ -66,26 +67,29 @@ def run_targeted_random(ctx):
     count = json.loads(ctx.output(STAGE, SUMMARY).read_text(encoding="utf-8"))["failed"]
     pool, _ = pool_problems(ctx)
     chosen = random.Random(ctx.recipe.targeted.seed).sample(pool, min(count, len(pool)))
-    summary = {"student": ctx.recipe.targeted.student, "pool": len(pool), "drawn": len(chosen),
-               **_extend_and_train(ctx, chosen)}
+    extended, usage = _extend_and_train(ctx, chosen)
+    summary = {"student": ctx.recipe.targeted.student, "pool": len(pool), "drawn": len(chosen), **extended}
     (ctx.work / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return StageResult({"student": STUDENT, "summary": SUMMARY}, detail=summary)
+    return StageResult({"student": STUDENT, "summary": SUMMARY}, usage, summary)
 
 
-def _extend_and_train(ctx, problems: list[Problem]) -> dict:
-    """The teacher's traces for `problems`, filtered, added to the probed entry's own traces; a new student."""
+def _extend_and_train(ctx, problems: list[Problem]) -> tuple[dict, dict | None]:
+    """The teacher's traces for `problems`, filtered, added to the probed entry's own traces; a new student.
+    Returns (what was done, the teacher's usage)."""
     from rdistill.generate.runner import prepare_strategy
     from rdistill.pipeline.stages import CLEAN_FILE
 
     recipe, config = ctx.recipe, ctx.recipe.targeted
     options = generation_options(ctx, samples=recipe.generate.samples)
-    usage = {"teacher_calls": 0, "teacher_cost_usd": 0.0}
+    usage = None
     new: list[Trace] = []
     if problems:
+        from rdistill.pipeline.manifest import usage_from_ledger
+
         summary = generate_with(ctx, recipe.teacher.model, problems, prepare_strategy(recipe.generate.strategy, options),
                                 options, ctx.work / NEW, backend_options=recipe.teacher.backend_options,
                                 budget_usd=recipe.teacher.budget_usd)
-        usage = {"teacher_calls": summary.calls, "teacher_cost_usd": summary.cost_usd}
+        usage = usage_from_ledger(summary.ledger)
         new = filter_into(ctx, ctx.work / NEW, ctx.work / NEW_CLEAN)
     original = load_records(ctx.output("filter", CLEAN_FILE), Trace)
     write_records(ctx.work / TRAIN, [*original, *new])
@@ -93,4 +97,4 @@ def _extend_and_train(ctx, problems: list[Problem]) -> dict:
     steps = train_from_base(ctx, ctx.work / TRAIN, ctx.work / STUDENT, method=recipe.train.method_of(config.student),
                             settings_for=config.student, options=entry.options)
     return {"sent_to_teacher": len(problems), "new_traces_kept": len(new), "trained_on": len(original) + len(new),
-            "train_steps": steps, **usage}
+            "train_steps": steps}, usage
