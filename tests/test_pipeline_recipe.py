@@ -54,14 +54,32 @@ def test_recipes_folder_ships_the_four_recipes():
                                          "gsm8k-anthropic.yaml"}
 
 
+def finished_run(folder, students=("answer_only", "cot_sft")):
+    """The files that make a folder a finished run with trained students, for recipes that reuse one."""
+    (folder / "data").mkdir(parents=True)
+    (folder / "manifest.json").write_text("{}")
+    (folder / "data" / "train.jsonl").write_text('{"id": "t1", "question": "What is 2 + 2?", "answer": "4"}\n')
+    for name in students:
+        (folder / "train" / name).mkdir(parents=True)
+        (folder / "train" / name / "rdistill_train.json").write_text('{"hyperparameters": {"lora": true}}')
+    return folder
+
+
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
-def test_every_shipped_recipe_loads_validates_and_plans(path):
-    loaded = load_recipe(path, check_files=SHARED_DATA.is_dir())  # benchmark copies are checked where they exist
+def test_every_shipped_recipe_loads_validates_and_plans(path, tmp_path):
+    reuses = "\nreuse:" in path.read_text()
+    overrides = [f"reuse.run={finished_run(tmp_path / 'run')}"] if reuses else []
+    loaded = load_recipe(path, overrides, check_files=SHARED_DATA.is_dir())  # benchmark copies: where they exist
     plan = plan_stages(loaded)
     names = [s.name for s in plan]
-    assert names[:3] == ["data", "generate", "filter"] and names[-1] == "report"
-    assert any(n.startswith("train:") for n in names)
-    assert {"eval:teacher", "eval:baseline"} <= {":".join(n.split(":")[:2]) for n in names}
+    assert names[0] == "data" and names[-1] == "report"
+    if reuses:  # evaluation only: the reused run's students, the teacher and the untrained student
+        assert not any(n.split(":")[0] in ("generate", "filter", "train", "star", "targeted") for n in names)
+    else:
+        assert names[1:3] == ["generate", "filter"]
+        assert any(n.startswith(("train:", "star:")) for n in names)
+    evaluated = {n.split(":")[1] for n in names if n.startswith("eval:")}
+    assert evaluated == set(loaded.recipe.eval_models()) and evaluated
 
 
 def test_embedded_quickstart_is_the_shipped_recipe_file_byte_for_byte():

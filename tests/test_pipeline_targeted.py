@@ -62,13 +62,21 @@ def test_the_probed_student_must_be_a_method_entry(student, tmp_path):
         load_recipe_text(recipe_text(student, probed="cot"), base_dir=tmp_path)
 
 
-def test_targeted_sends_only_failures_and_the_control_as_many_random_problems(student, tmp_path, monkeypatch):
-    monkeypatch.setenv("RDISTILL_CACHE", str(tmp_path / "cache"))
-    loaded = load_recipe_text(recipe_text(student), base_dir=tmp_path)
+@pytest.fixture(scope="module")
+def targeted_run(student, tmp_path_factory):
+    """(loaded recipe, run result, its folder): the recipe above, run once for the tests below."""
+    tmp_path = tmp_path_factory.mktemp("targeted-run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RDISTILL_CACHE", str(tmp_path / "cache"))
+        loaded = load_recipe_text(recipe_text(student), base_dir=tmp_path)
+        return loaded, run_recipe(loaded, tmp_path / "run"), tmp_path
+
+
+def test_targeted_sends_only_failures_and_the_control_as_many_random_problems(targeted_run):
+    loaded, result, tmp_path = targeted_run
     plan = {s.name: s for s in plan_stages(loaded)}
     assert ("train:cot_sft", "student") in plan["targeted"].reads
     assert ("targeted", "summary") in plan["targeted:random"].reads
-    result = run_recipe(loaded, tmp_path / "run")
     stages = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
     targeted, control = stages["targeted"]["detail"], stages["targeted:random"]["detail"]
     assert targeted["solved"] + targeted["failed"] == targeted["pool"] > 0
@@ -83,13 +91,12 @@ def test_targeted_sends_only_failures_and_the_control_as_many_random_problems(st
     assert {"eval:targeted:heldout", "eval:targeted_random:heldout"} <= set(result.ran())
 
 
-def test_compare_tabulates_the_run_with_the_reference_paired(student, tmp_path, monkeypatch, capsys):
-    # The run of the test above, again (cached generation, tiny training): then `rdistill compare` on its folder.
+def test_compare_tabulates_the_run_with_the_reference_paired(targeted_run, tmp_path, capsys):
     from rdistill.cli import main
     from rdistill.report.method_table import method_table
 
-    monkeypatch.setenv("RDISTILL_CACHE", str(tmp_path / "cache"))
-    run_recipe(load_recipe_text(recipe_text(student), base_dir=tmp_path), tmp_path / "run")
+    _, _, run_root = targeted_run
+    tmp_path = run_root
     table = method_table(tmp_path / "run", against="cot_sft")
     assert [row["label"] for row in table["rows"]] == ["cot_sft", "targeted", "targeted_random"]
     cell = table["rows"][1]["cells"]["heldout"]
@@ -104,3 +111,43 @@ def test_compare_tabulates_the_run_with_the_reference_paired(student, tmp_path, 
     with pytest.raises(SystemExit) as exited:
         main(["compare", str(tmp_path)])
     assert exited.value.code == 2 and "not a run folder" in capsys.readouterr().err
+
+
+def test_a_recipe_can_evaluate_a_finished_runs_students_without_training(targeted_run, student, tmp_path,
+                                                                          monkeypatch):
+    _, _, run_root = targeted_run
+    monkeypatch.setenv("RDISTILL_CACHE", str(tmp_path / "cache"))
+    reuse = f"""\
+name: limits
+cache: false
+teacher:
+  model: hf:{student}
+student:
+  model: {student}
+  baseline_model: hf:{student}
+  trained_model: "hf:{{folder}}"
+reuse:
+  run: {run_root / "run"}
+  students: [cot_sft]
+data:
+  eval:
+    longer: {{synth: arithmetic, n: 3, steps: 3-4, seed: 5, split: test}}
+eval:
+  max_tokens: 8
+  faithfulness_n: 0
+"""
+    loaded = load_recipe_text(reuse, base_dir=tmp_path)
+    assert loaded.recipe.eval_models() == ["teacher", "baseline", "cot_sft"]
+    result = run_recipe(loaded, tmp_path / "run")
+    assert "eval:cot_sft:longer" in result.ran() and not any(n.startswith(("generate", "train")) for n in result.ran())
+    summary = json.loads((tmp_path / "run" / "eval" / "cot_sft" / "longer" / "trained.summary.json").read_text())
+    assert summary["model"] == f"hf:{run_root / 'run' / 'train' / 'cot_sft'}"
+    # An evaluation set that asks one of the reused run's training questions is refused.
+    trained_on = json.loads((run_root / "run" / "data" / "train.jsonl").read_text().splitlines()[0])["question"]
+    (tmp_path / "asked.jsonl").write_text(json.dumps({"id": "x", "question": trained_on, "answer": "1"}) + "\n")
+    clash = reuse.replace("longer: {synth: arithmetic, n: 3, steps: 3-4, seed: 5, split: test}",
+                          f"longer: {{file: {tmp_path / 'asked.jsonl'}}}")
+    from rdistill.errors import InputError
+
+    with pytest.raises(InputError, match="also in the training data"):
+        run_recipe(load_recipe_text(clash, base_dir=tmp_path), tmp_path / "run2")

@@ -99,7 +99,7 @@ class ProblemSource(_Strict):
 
 
 class DataConfig(_Strict):
-    train: list[ProblemSource] = Field(min_length=1)  # mixed in order; see dedup
+    train: list[ProblemSource] = Field(default_factory=list)  # mixed in order; see dedup (empty only with `reuse`)
     dedup: bool = True  # drop training problems whose question repeats an earlier one
     eval: dict[str, ProblemSource] = Field(default_factory=dict)  # named evaluation sets
     # Problems of the training distribution, in neither the training data nor an evaluation set, on which the
@@ -233,6 +233,15 @@ class TrainConfig(TrainCommon):
         return self.methods[name].method or name
 
 
+class ReuseConfig(_Strict):
+    """Evaluate the students of a finished run instead of training new ones (e.g. recipes/limits.yaml): its
+    training problems are this run's (so no evaluation question can be one of them), nothing is generated or
+    trained, and each student is evaluated from that run's folder as `student.trained_model` serves it."""
+
+    run: PathStr  # the finished run folder
+    students: list[str] | None = None  # which of its students (default: every finished one)
+
+
 class StarConfig(_Strict):
     """STaR (pipeline/star.py): the student answers its training problems, rationalizes the ones it got wrong, and
     a new student is trained from the base on what is right; `iterations` times, or until training accuracy stops
@@ -289,6 +298,7 @@ class Recipe(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     star: StarConfig | None = None
     targeted: TargetedConfig | None = None
+    reuse: ReuseConfig | None = None
     eval: EvalConfig = Field(default_factory=EvalConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 
@@ -303,8 +313,17 @@ class Recipe(_Strict):
 
     def eval_models(self) -> list[str]:
         """teacher, baseline and method names, in the order they are evaluated."""
-        default = ["teacher", "baseline", *self.train.methods, *self.loop_models()]
+        default = ["teacher", "baseline", *self.train.methods, *self.loop_models(), *self.reused_students()]
         return list(self.eval.models) if self.eval.models is not None else default
+
+    def reused_students(self) -> list[str]:
+        """The finished run's students this recipe evaluates (`reuse`), by their names there."""
+        if self.reuse is None:
+            return []
+        if self.reuse.students is not None:
+            return list(self.reuse.students)
+        train = Path(self.reuse.run) / "train"
+        return sorted(p.name for p in train.iterdir() if (p / "rdistill_train.json").is_file()) if train.is_dir() else []
 
     def loop_models(self) -> list[str]:
         """The students the closed-loop stages make (STaR, targeted), by the names they are evaluated under."""
@@ -743,7 +762,12 @@ def check_recipe(recipe: Recipe, *, check_files: bool = True) -> list[Issue]:
                                                                   recipe.targeted.student,
                                                                   list(recipe.train.methods) or ["(none)"])))
         _check_source(recipe.targeted.pool, ("targeted", "pool"), issues, check_files, default_split="train")
-    known_models = ["teacher", "baseline", *recipe.train.methods, *recipe.loop_models()]
+    if recipe.reuse is not None:
+        _check_reuse(recipe, issues, check_files)
+    elif not recipe.data.train:
+        issues.append(Issue(("data", "train"), "no training problems: list at least one source (or evaluate a "
+                                               "finished run's students with reuse: {run: FOLDER})"))
+    known_models = ["teacher", "baseline", *recipe.train.methods, *recipe.loop_models(), *recipe.reused_students()]
     for i, model in enumerate(recipe.eval_models()):
         if model not in known_models:
             issues.append(Issue(("eval", "models", i), _unknown("evaluated model", model, known_models)))
@@ -759,6 +783,29 @@ def check_recipe(recipe: Recipe, *, check_files: bool = True) -> list[Issue]:
         if check_files and value is not None and not Path(value).is_file():
             issues.append(Issue(loc, f"no such file: {value}"))
     return issues
+
+
+def _check_reuse(recipe: Recipe, issues: list[Issue], check_files: bool) -> None:
+    reuse = recipe.reuse
+    if recipe.data.train or recipe.train.methods or recipe.star or recipe.targeted:
+        issues.append(Issue(("reuse",), "a recipe that reuses a run's students trains none: drop data.train, "
+                                        "train.methods, star and targeted (the reused run's training problems are "
+                                        "checked against the evaluation sets)"))
+    if not check_files:
+        return
+    run = Path(reuse.run)
+    if not (run / "manifest.json").is_file() or not (run / "data" / "train.jsonl").is_file():
+        issues.append(Issue(("reuse", "run"), f"{run} is not a finished run folder (no manifest.json and "
+                                              "data/train.jsonl)"))
+        return
+    finished = sorted(p.name for p in (run / "train").iterdir() if (p / "rdistill_train.json").is_file()) \
+        if (run / "train").is_dir() else []
+    for i, name in enumerate(reuse.students or []):
+        if name not in finished:
+            issues.append(Issue(("reuse", "students", i), _unknown(f"finished student of {run}", name,
+                                                                    finished or ["(none)"])))
+    if not finished:
+        issues.append(Issue(("reuse", "run"), f"{run} has no finished student (train/NAME/rdistill_train.json)"))
 
 
 def _unknown(kind: str, name: str, known: list[str]) -> str:

@@ -136,6 +136,13 @@ class RunResult:
 
 # -- the plan ------------------------------------------------------------------------------------------------------
 
+def _student_files(folder: Path) -> dict[str, str]:
+    """A finished student's files whose content is the student (its record and its weights), as outside inputs."""
+    names = ["rdistill_train.json", "adapter/adapter_model.safetensors", "adapter/adapter_config.json",
+             "model.safetensors", "config.json"]
+    return {f"reuse.{folder.name}.{name}": str(folder / name) for name in names if (folder / name).is_file()}
+
+
 def plan_stages(loaded: LoadedRecipe) -> list[StageSpec]:
     recipe = loaded.recipe
     plan: list[StageSpec] = []
@@ -158,8 +165,17 @@ def plan_stages(loaded: LoadedRecipe) -> list[StageSpec]:
                 data_config["validation"][attr] = f"<data.validation.{attr}>"
     else:
         del data_config["validation"]  # recipes without one keep the data stage's key they had
+    if recipe.reuse is not None:
+        external["reuse.run.train"] = str(Path(recipe.reuse.run) / "data" / st.TRAIN_FILE)
     plan.append(StageSpec("data", "data", "data", [], data_config, st.run_data, external))
+    _plan_training_side(recipe, plan)
+    return _plan_evaluation(recipe, plan)
 
+
+def _plan_training_side(recipe, plan: list[StageSpec]) -> None:
+    """generate and filter (unless the recipe only evaluates a finished run's students)."""
+    if recipe.reuse is not None:
+        return
     teacher_eval = recipe.teacher.eval_model or recipe.teacher.model
     generate = recipe.generate.model_dump(mode="json")
     gen_external = {}
@@ -172,6 +188,10 @@ def plan_stages(loaded: LoadedRecipe) -> list[StageSpec]:
     plan.append(StageSpec("filter", "filter", "filter", [("generate", "traces")],
                           {"filter": recipe.filter.model_dump(mode="json")}, st.run_filter))
 
+
+def _plan_evaluation(recipe, plan: list[StageSpec]) -> list[StageSpec]:
+    """select:baseline, the evaluations, the trainings and closed loops they need, and the report."""
+    teacher_eval = recipe.teacher.eval_model or recipe.teacher.model
     eval_common = recipe.eval.model_dump(mode="json", exclude={"models", "sets", "batch_size", "concurrency"})
     eval_common["judge_identity"] = model_identity(recipe.eval.judge) if recipe.eval.judge else None
     sets = recipe.eval_sets()
@@ -179,6 +199,7 @@ def plan_stages(loaded: LoadedRecipe) -> list[StageSpec]:
 
     baseline_spec = recipe.student.baseline_model or recipe.student.model
     select_baseline = st.selects_baseline_prompt(recipe)
+    reused = {name: _student_files(Path(recipe.reuse.run) / "train" / name) for name in recipe.reused_students()}
 
     def eval_stage(model: str, set_name: str) -> StageSpec:
         role, styles = st.eval_styles(recipe, model)
@@ -193,6 +214,12 @@ def plan_stages(loaded: LoadedRecipe) -> list[StageSpec]:
         elif model in LOOP_STUDENTS:
             served = {"model": recipe.student.trained_model}
             reads.append((LOOP_STUDENTS[model](recipe), "student"))
+        elif model in reused:
+            # A finished run's student: its files are outside inputs (their content enters the key).
+            served = {"model": recipe.student.trained_model, "reused_from": str(Path(recipe.reuse.run).resolve())}
+            config = {"role": role, "styles": styles, **served, "eval": eval_common, "set": set_name}
+            return StageSpec(f"eval:{model}:{set_name}", "eval", f"eval/{model}/{set_name}", reads, config,
+                             lambda ctx, m=model, s=set_name: st.run_eval(ctx, m, s), reused[model])
         else:
             served = {"model": recipe.student.trained_model}  # the folder's digest comes in through `reads`
             reads.append((f"train:{model}", "student"))
@@ -253,8 +280,9 @@ def plan_stages(loaded: LoadedRecipe) -> list[StageSpec]:
         report_config = recipe.report.model_dump(mode="json")
         if recipe.report.prices:
             report_config["prices"] = "<report.prices>"
+        ledger = [("generate", "ledger")] if any(s.name == "generate" for s in plan) else []
         plan.append(StageSpec("report", "report", "report",
-                              [("generate", "ledger"), *[(name, None) for name in eval_names]], report_config,
+                              [*ledger, *[(name, None) for name in eval_names]], report_config,
                               lambda ctx, names=tuple(eval_names): st.run_report(ctx, list(names)),
                               report_external))
     return plan

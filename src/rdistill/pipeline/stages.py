@@ -125,6 +125,11 @@ def run_data(ctx: StageContext) -> StageResult:
     seen_ids: set[str] = set()
     seen_questions: set[str] = set()
     duplicates = 0
+    if ctx.recipe.reuse is not None:  # the reused run's training problems: evaluation must not ask one of them
+        for problem in load_records(Path(ctx.recipe.reuse.run) / "data" / TRAIN_FILE, Problem):
+            seen_ids.add(problem.id)
+            seen_questions.add(normalise_question(problem.question))
+            train.append(problem)
     for i, source in enumerate(data.train):
         for problem in load_source(source, default_split="train"):
             question = normalise_question(problem.question)
@@ -373,6 +378,8 @@ def eval_model_string(recipe: Recipe, model: str, run_dir: Path) -> str:
         return recipe.teacher.eval_model or recipe.teacher.model
     if model == "baseline":
         return recipe.student.baseline_model or recipe.student.model
+    if model in recipe.reused_students():
+        return recipe.student.trained_model.replace("{folder}", str(Path(recipe.reuse.run) / "train" / model))
     if model == "star":  # the last iteration's student (the one it converged on, when it stopped early)
         return recipe.student.trained_model.replace("{folder}", str(run_dir / "star" / str(recipe.star.iterations)
                                                                     / "student"))
@@ -569,13 +576,22 @@ def display_names(recipe: Recipe, run_dir: Path) -> dict[str, str]:
         elif model == "baseline":
             name = f"untrained student, {model_title(spec)}"
         else:
-            entry = recipe.targeted.student if model.startswith("targeted") else model
-            lora = (recipe.train.lora if model == "star" else recipe.train.settings_for(entry).get("lora", True))
+            lora = _student_is_lora(recipe, model)
             name = f"{model} student, {model_title(recipe.student.model)}" + (" + LoRA" if lora else "")
         names.setdefault(spec, []).append(name)
     # One model in two roles (a teacher that is also the untrained student) keeps its model string: its rows differ
     # by role and prompt, and one name would be wrong for one of them.
     return {spec: found[0] for spec, found in names.items() if len(found) == 1}
+
+
+def _student_is_lora(recipe: Recipe, model: str) -> bool:
+    if model in recipe.reused_students():
+        record = Path(recipe.reuse.run) / "train" / model / "rdistill_train.json"
+        return bool(json.loads(record.read_text(encoding="utf-8"))["hyperparameters"].get("lora", True))
+    if model == "star":
+        return recipe.train.lora
+    entry = recipe.targeted.student if model.startswith("targeted") else model
+    return recipe.train.settings_for(entry).get("lora", True)
 
 
 def model_title(spec: str) -> str:
