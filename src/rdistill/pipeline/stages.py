@@ -431,8 +431,8 @@ def run_eval(ctx: StageContext, model: str, set_name: str) -> StageResult:
         choice = json.loads(ctx.output(SELECT_BASELINE, CHOICE_FILE).read_text(encoding="utf-8"))
     # The first of this model's eval stages in this run queues the questions of its sets not yet done at once
     # (answer_ahead): the slots stay full across sets, and each stage then reads its answers from the response cache.
-    ahead = {name: load_records(ctx.output("data", f"eval/{name}.jsonl"), Problem) for name in recipe.eval_sets()
-             if name != set_name and f"eval:{model}:{name}" not in ctx.final_dirs}
+    ahead = {name: ctx.output("data", f"eval/{name}.jsonl") for name in recipe.eval_sets()
+             if name != set_name and f"eval:{model}:{name}" not in ctx.final_dirs}  # read only if queued
     evaluated = _evaluate_styles(ctx, model, set_name, problems, choice=choice, ahead=ahead)
     role, _ = eval_styles(recipe, model)
     return _eval_result(ctx, evaluated, {"model": eval_model_string(recipe, model, ctx.run_dir), "role": role,
@@ -441,7 +441,7 @@ def run_eval(ctx: StageContext, model: str, set_name: str) -> StageResult:
 
 def _evaluate_styles(ctx: StageContext, model: str, set_name: str, problems: list[Problem], *,
                      choice: dict | None = None, faithfulness_n: int | None = None,
-                     ahead: dict[str, list[Problem]] | None = None) -> tuple[dict[str, Any], dict | None]:
+                     ahead: dict[str, Path] | None = None) -> tuple[dict[str, Any], dict | None]:
     """({style: EvalRun}, what answer_ahead did or None): `model` on `problems` through each of its prompts (only
     the chosen one when `choice`). Every prompt's questions, and those of the sets in `ahead` the first time this
     client is asked, go to the model in one queue first (answer_ahead); `evaluate` then finds them in the cache."""
@@ -465,7 +465,8 @@ def _evaluate_styles(ctx: StageContext, model: str, set_name: str, problems: lis
             options[style] = dataclasses.replace(options[style], faithfulness_n=faithfulness_n)
     jobs = [(problems, o) for o in options.values()]
     if ahead and ctx.clients.first_look(client):
-        jobs += [(other, o) for other in ahead.values() for o in options.values()]
+        others = [load_records(path, Problem) for path in ahead.values()]
+        jobs += [(other, o) for other in others for o in options.values()]
     ahead_done = None
     if len(jobs) > 1 and client.cache is not None:
         ahead_done = answer_ahead(client, spec, jobs, progress=ctx.observer.evaluation)
