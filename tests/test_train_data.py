@@ -155,7 +155,8 @@ def test_curriculum_by_field_needs_the_field():
 
 
 def test_registry_did_you_mean_and_typed_options():
-    assert method_names() == ["answer_only", "contrastive", "cot_sft", "curriculum", "dpo", "step_by_step"]
+    assert method_names() == ["answer_only", "contrastive", "cot_sft", "curriculum", "dpo", "kd", "opd", "orca",
+                              "step_by_step"]
     with pytest.raises(UnknownNameError, match="Did you mean 'step_by_step'"):
         get_method("step_by_stp")
     assert get_method("Step-By-Step").name == "step_by_step"

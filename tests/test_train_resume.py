@@ -158,5 +158,5 @@ def test_cli_reports_a_mistyped_method_in_one_line(train_files, tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == ("error: unknown training method 'cot-sfx'. Did you mean "
                                                     "'cot_sft'? Known: answer_only, contrastive, cot_sft, "
-                                                    "curriculum, dpo, step_by_step.")
+                                                    "curriculum, dpo, kd, opd, orca, step_by_step.")
     assert not (tmp_path / "o").exists()

@@ -50,7 +50,7 @@ def test_real_smollm2_student_masks_its_own_template_and_saves_a_merged_model(sm
     traces = write_traces(tmp_path / "traces.jsonl", 8)
     out = tmp_path / "student"
     settings = TrainSettings(student=SMOLLM2, output_dir=out, max_steps=2, batch_size=2, max_length=384,
-                             save_steps=100)
+                             save_steps=100, save_merged=True)  # the merged copy is opt-in
     result = train_student(traces, settings, method="cot_sft")
     assert result.steps == 2 and result.final_loss > 0
     model = AutoModelForCausalLM.from_pretrained(out)
