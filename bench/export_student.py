@@ -10,6 +10,8 @@
    student (base GGUF + adapter GGUF), once the q4_k_m export. Accuracy with Wilson intervals, the paired
    difference (export - adapter) with exact McNemar p, and how many texts/answers/verdicts differ. Greedy decoding
    on llama-server is not bit-exact between runs (bench/eval_noise.py measures how much that alone moves).
+   `--adapter-from-run` takes the adapter side from the run's own evaluation stage instead (same prompt, decoding
+   and serving; recorded as its source).
 3. The hf export loaded with plain `AutoModelForCausalLM.from_pretrained` against the adapter over its base through
    peft (not merged), greedy with transformers on the first --hf-problems problems: same texts, same answers.
 
@@ -91,6 +93,25 @@ def hf_check(student: Path, hf_export: Path, problems, prompt_format, max_new_to
                           for p, a_t, e_t in zip(problems, adapter_texts, exported_texts) if a_t != e_t]}
 
 
+def from_run(run_dir: Path, student: str, set_name: str, problems) -> dict:
+    """The run's own evaluation of the adapter-served student on the set, in one_run's shape."""
+    from rdistill.jsonl import load_records
+    from rdistill.records import EvalResult
+
+    folder = run_dir / "eval" / student / set_name
+    wanted = {p.id for p in problems}
+    results = sorted((r for r in load_records(folder / "trained.jsonl", EvalResult)
+                      if r.sample_index == 0 and r.problem_id in wanted), key=lambda r: r.problem_id)
+    summary = json.loads((folder / "trained.summary.json").read_text(encoding="utf-8"))
+    from rdistill.stats import wilson_interval
+
+    k, n = sum(r.correct for r in results), len(results)
+    return {"source": f"{folder}/trained.jsonl (the run's eval stage)", "seconds": None,
+            "accuracy": {"value": k / n, "ci": list(wilson_interval(k, n)), "n": n},
+            "decoding": summary.get("decoding"), "completion_tokens": sum(r.usage.completion_tokens for r in results),
+            "cut_off": sum(1 for r in results if r.truncated), "_results": results}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dir", type=Path)
@@ -99,6 +120,9 @@ def main() -> None:
     ap.add_argument("--quant", default="q4_k_m")
     ap.add_argument("--limit", type=int, default=None, help="only the first N problems of the set")
     ap.add_argument("--hf-problems", type=int, default=20)
+    ap.add_argument("--adapter-from-run", action="store_true",
+                    help="take the adapter-served answers from the run's own evaluation of the student (same prompt, "
+                         "greedy, llama-server) instead of evaluating it again")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
@@ -130,7 +154,11 @@ def main() -> None:
         served_bytes = {"base_gguf": base.stat().st_size, "adapter_gguf": adapter_gguf.stat().st_size}
 
         runs = {}
+        if args.adapter_from_run:
+            runs["adapter"] = from_run(run_dir, args.student, args.set, problems)
         for name, model in (("adapter", f"llamaserver:{student}"), ("export", f"llamaserver:{Path(tmp) / 'gguf'}")):
+            if name in runs:
+                continue
             print(f"evaluating {name}: {model} on {len(problems)} {args.set} problems ...", flush=True)
             runs[name] = one_run(model, problems, options, backend_options)
         diff = compare(runs["adapter"].pop("_results"), runs["export"].pop("_results"))
@@ -142,7 +170,8 @@ def main() -> None:
     size_ratio = gguf_export["bytes"] / sum(served_bytes.values())
     print(f"\n{'':>8} {'accuracy':>16} {'seconds':>8} {'tokens':>7} {'cut off':>7}")
     for name, r in runs.items():
-        print(f"{name:>8} {pct(r['accuracy']):>16} {r['seconds']:>8.1f} {r['completion_tokens']:>7} {r['cut_off']:>7}")
+        seconds = f"{r['seconds']:>8.1f}" if r.get("seconds") is not None else f"{'run':>8}"
+        print(f"{name:>8} {pct(r['accuracy']):>16} {seconds} {r['completion_tokens']:>7} {r['cut_off']:>7}")
     p = diff["paired_run2_minus_run1"]
     print(f"export - adapter: {p['difference'] * 100:+.0f} points [{p['ci'][0] * 100:+.0f}, {p['ci'][1] * 100:+.0f}], "
           f"exact McNemar p={p['p_value']:.3g}; differ: texts {diff['texts_differ']}/{n}, answers "
