@@ -126,6 +126,18 @@ FIGURES = [
     ("(that file's run, {} s,", "pipeline_stages-quickstart.json", "wall_seconds", lambda x: f"{x:.0f}"),
     ("left running, after {} of the kills", "pipeline_resume-quickstart.json", "kills",
      lambda kills: str(sum(1 for k in kills if k["processes_left_after_kill"]))),
+    # the fresh-venv run of today's recipe (headline rows: teacher, chosen baseline, answer_only, cot_sft)
+    ("({} s of wall time; the developers'", "pipeline_stages-quickstart-fresh-venv.json", "wall_seconds",
+     lambda x: f"{x:.0f}"),
+    ("mean {}, max", "pipeline_stages-quickstart-fresh-venv.json", "load_average.during_mean_1min", whole),
+    ("| teacher, Qwen2.5-Coder-1.5B (this run) | {} |", "pipeline_stages-quickstart-fresh-venv.json",
+     "headline.rows.0.accuracy", lambda acc: row_cells(acc)),
+    ("| untrained student, plain prompt (this run) | {} |", "pipeline_stages-quickstart-fresh-venv.json",
+     "headline.rows.1.accuracy", lambda acc: row_cells(acc)),
+    ("| answer-only student (this run) | {} |", "pipeline_stages-quickstart-fresh-venv.json",
+     "headline.rows.2.accuracy", lambda acc: row_cells(acc)),
+    ("Qwen2.5-Coder-0.5B + LoRA (this run) | {} |", "pipeline_stages-quickstart-fresh-venv.json",
+     "headline.rows.3.accuracy", lambda acc: row_cells(acc, bold=True)),
 ]
 
 
