@@ -596,7 +596,7 @@ def export_cmd(
     student: Path = typer.Argument(..., help="A student folder written by `rdistill train` (in a run: RUN/train/NAME)."),
     to: str = typer.Option(..., "--to", help="hf (merged transformers folder), gguf (one llama.cpp file) or ollama (GGUF + Modelfile)."),
     output: Path = typer.Option(..., "-o", "--output", help="A new folder for the export (an existing non-empty one is refused)."),
-    quant: str = typer.Option("q4_k_m", "--quant", help="GGUF type: q4_k_m, q5_k_m, q6_k, q8_0, q4_0, f16 or f32 (gguf, ollama)."),
+    quant: str = typer.Option("q8_0", "--quant", help="GGUF type: q8_0 (default), q6_k, q5_k_m, q4_k_m, q4_0, f16 or f32 (gguf, ollama); q4_k_m of a student whose base is already 4-bit loses much of the fine-tune (bench/results/export_student-quickstart.json)."),
     base_gguf: Optional[Path] = typer.Option(None, "--base-gguf", help="The base model's GGUF, when the student does not descend from one rdistill knows (gguf, ollama)."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Weights dtype of an hf export: float32 (default), bfloat16 or float16."),
 ):

@@ -29,7 +29,7 @@ FORMATS = ("hf", "gguf", "ollama")
 EXPORT_RECORD = "rdistill_export.json"
 
 
-def export_student(folder: str | Path, to: str, output: str | Path, *, quant: str = "q4_k_m",
+def export_student(folder: str | Path, to: str, output: str | Path, *, quant: str = "q8_0",
                    base_gguf: str | Path | None = None, dtype: str | None = None) -> dict[str, Any]:
     """Export the student in `folder` as `to` into the new folder `output`; returns what was written."""
     student = StudentFolder.read(folder)
