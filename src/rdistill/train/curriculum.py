@@ -85,9 +85,9 @@ def stage_groups(scores: list[float], stages: int) -> list[list[int]]:
     return groups
 
 
-def recipe(data: TraceData, settings: TrainSettings, options: CurriculumOptions) -> core.Recipe:
-    prompt = PromptFormat(settings.system_prompt)
-    examples = cot_examples(data, prompt)
+def staged(data: TraceData, examples: list, options) -> list[core.Stage]:
+    """`examples` (one per trace, in trace order) cut into stages from easy to hard by `options` (difficulty,
+    stages, stage_epochs, accumulate: CurriculumOptions' fields, which orca's options share)."""
     scores = [difficulty_score(trace, options.difficulty, i) for i, trace in enumerate(data.traces)]
     epochs = parse_stage_epochs(options.stage_epochs) if options.stage_epochs else [None] * options.stages
     stages = []
@@ -101,6 +101,12 @@ def recipe(data: TraceData, settings: TrainSettings, options: CurriculumOptions)
                                      [examples[i] for i in members], stage_epochs))
     if len(stages) < options.stages:
         log.warning("too few distinct difficulty levels for %d stages: training %d", options.stages, len(stages))
+    return stages
+
+
+def recipe(data: TraceData, settings: TrainSettings, options: CurriculumOptions) -> core.Recipe:
+    prompt = PromptFormat(settings.system_prompt)
+    stages = staged(data, cot_examples(data, prompt), options)
     return core.Recipe("curriculum", SUMMARY, stages, prompt,
                        {"difficulty": options.difficulty, "stages": options.stages,
                         "stage_epochs": options.stage_epochs, "accumulate": options.accumulate})

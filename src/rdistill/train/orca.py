@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from rdistill.train import core
-from rdistill.train.curriculum import CurriculumOptions, difficulty_score, parse_stage_epochs, stage_groups
+from rdistill.train.curriculum import CurriculumOptions, staged
 from rdistill.train.examples import Example, TraceData
 from rdistill.train.prompting import PromptFormat, reasoning_with_answer
 from rdistill.train.registry import Method
@@ -67,18 +67,7 @@ def styles(data: TraceData, default: PromptFormat) -> dict[str, dict]:
 def recipe(data: TraceData, settings: TrainSettings, options: OrcaOptions) -> core.Recipe:
     prompt = PromptFormat(settings.system_prompt)
     examples = build_examples(data, prompt)
-    stages = [core.Stage("all", examples)]
-    if options.curriculum:
-        scores = [difficulty_score(trace, options.difficulty, i) for i, trace in enumerate(data.traces)]
-        epochs = parse_stage_epochs(options.stage_epochs) if options.stage_epochs else [None] * options.stages
-        stages, seen = [], []
-        for group, stage_epochs in zip(stage_groups(scores, options.stages), epochs):
-            if group:
-                seen += group
-                members = seen if options.accumulate else group
-                low, high = scores[members[0]], scores[members[-1]]
-                stages.append(core.Stage(f"stage {len(stages) + 1} ({options.difficulty} {low:g}-{high:g})",
-                                         [examples[i] for i in members], stage_epochs))
+    stages = staged(data, examples, options) if options.curriculum else [core.Stage("all", examples)]
     found = styles(data, prompt)
     if len(found) == 1:
         log.warning("every trace has the same system prompt: orca trains as cot_sft would; generate the traces with "
