@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from rdistill.models.lora_gguf import (PERMUTED_QK, SUPPORTED_ARCHITECTURES, BaseGGUF, ExportError,
-                                      file_mode_umask, import_gguf, permute_rows)
+from rdistill.models.lora_gguf import (PERMUTED_QK, SUPPORTED_ARCHITECTURES, BaseGGUF, ExportError, gguf_file,
+                                      import_gguf, permute_rows)
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +89,7 @@ def write_model_gguf(state_dict: dict[str, Any], base_gguf: str | os.PathLike, o
     tensors = model_tensors_for_gguf(state_dict, base, float_type=float_type, where=name)
     reader = gguf.GGUFReader(str(base_path))
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        writer = gguf.GGUFWriter(str(tmp), base.architecture)
+    with gguf_file(output, base.architecture) as writer:
         for field in reader.fields.values():
             if field.name.startswith("GGUF.") or field.name in _REPLACED_KEYS:
                 continue
@@ -111,13 +105,5 @@ def write_model_gguf(state_dict: dict[str, Any], base_gguf: str | os.PathLike, o
             writer.add_chat_template(chat_template)
         for tensor_name, array in tensors:
             writer.add_tensor(tensor_name, array)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-        os.chmod(tmp, 0o666 & ~file_mode_umask())
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
     log.info("wrote %d tensors (%s) with the metadata of %s to %s", len(tensors), float_type, base_path.name, output)
     return output

@@ -20,6 +20,7 @@ with a clear error. The base GGUF is read to check every tensor's shape before a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -268,12 +269,7 @@ def export_lora_to_gguf(adapter_dir: str | os.PathLike, base_gguf: str | os.Path
     base = BaseGGUF(base_path)
     tensors = lora_tensors_for_gguf(load_adapter_tensors(adapter_dir), base, rank, adapter_dir)
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        writer = gguf.GGUFWriter(str(tmp), base.architecture)
+    with gguf_file(output, base.architecture) as writer:
         writer.add_type(gguf.GGUFType.ADAPTER)
         writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
         writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
@@ -283,6 +279,22 @@ def export_lora_to_gguf(adapter_dir: str | os.PathLike, base_gguf: str | os.Path
             # which is what llama.cpp checks against the base weight's ne (in, out).
             writer.add_tensor(f"{name}.lora_a", np.ascontiguousarray(a, dtype=np.float32))
             writer.add_tensor(f"{name}.lora_b", np.ascontiguousarray(b, dtype=np.float32))
+    log.info("exported %d LoRA pairs (r=%d, alpha=%g) from %s to %s", len(tensors), rank, alpha, adapter_dir, output)
+    return output
+
+
+@contextlib.contextmanager
+def gguf_file(output: Path, architecture: str):
+    """A GGUFWriter whose keys and tensors are added in the `with` block, then written to a hidden temporary file
+    beside `output` and renamed onto it: a failure leaves no half-written file."""
+    gguf = import_gguf()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        writer = gguf.GGUFWriter(str(tmp), architecture)
+        yield writer
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
@@ -291,8 +303,6 @@ def export_lora_to_gguf(adapter_dir: str | os.PathLike, base_gguf: str | os.Path
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
-    log.info("exported %d LoRA pairs (r=%d, alpha=%g) from %s to %s", len(tensors), rank, alpha, adapter_dir, output)
-    return output
 
 
 def file_mode_umask() -> int:
