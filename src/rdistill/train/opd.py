@@ -62,7 +62,11 @@ def prompts(data: TraceData, prompt: PromptFormat) -> list[dict[str, Any]]:
 
 @functools.cache
 def opd_trainer_class():
-    from trl import DistillationTrainer
+    try:
+        from trl import DistillationTrainer
+    except ImportError:
+        raise RdistillError("opd needs TRL's DistillationTrainer (the suite passed with trl 1.16.0): "
+                            "pip install -U 'trl>=1.16'") from None
 
     class OPDTrainer(DistillationTrainer):
         def __init__(self, *args, token_meter=None, **kwargs):
@@ -82,6 +86,8 @@ def opd_trainer_class():
 def run(data: TraceData, settings: TrainSettings, options: OPDOptions, on_progress=None) -> core.TrainResult:
     from datasets import Dataset
     from peft import PeftModel
+
+    trainer_class = opd_trainer_class()  # a trl without on-policy distillation fails here, naming the fix
     from trl import DistillationConfig
 
     from rdistill.models import load_causal_lm
@@ -120,7 +126,7 @@ def run(data: TraceData, settings: TrainSettings, options: OPDOptions, on_progre
                                     temperature=options.temperature,
                                     max_completion_length=options.max_completion_length, remove_unused_columns=False)
         peft_config = core.lora_config(settings) if settings.lora and not isinstance(model, PeftModel) else None
-        trainer = opd_trainer_class()(model=model, teacher_model=teacher, args=config,
+        trainer = trainer_class(model=model, teacher_model=teacher, args=config,
                                       train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
                                       callbacks=[reporter], peft_config=peft_config, token_meter=meter)
         for printer in _printers():
